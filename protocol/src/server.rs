@@ -1,0 +1,234 @@
+//! Messages the hub sends: control messages (`reply`, `welcome`, `notification`) and room events.
+
+use crate::error::ErrorBody;
+use crate::types::*;
+use serde::{Deserialize, Serialize};
+
+/// Anything the hub sends. Room events carry `room`, `seq` and `ts`; control messages do not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServerMessage {
+    Event(Event),
+    Control(Control),
+}
+
+/// Messages that are not room events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Control {
+    Reply(Reply),
+    Welcome(Welcome),
+    Notification(NotificationInfo),
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The request's `id`; absent when the frame was too broken to read one.
+    #[serde(default)]
+    pub id: Option<u64>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<ReplyResult>,
+}
+
+impl Reply {
+    pub fn ok(id: u64, result: Option<ReplyResult>) -> Self {
+        Reply { id: Some(id), ok: true, error: None, result }
+    }
+
+    pub fn err(id: Option<u64>, error: ErrorBody) -> Self {
+        Reply { id, ok: false, error: Some(error), result: None }
+    }
+}
+
+/// What a successful reply returns, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReplyResult {
+    /// `join`, `start_room`, `schedule_room`.
+    Snapshot(Snapshot),
+    /// `comment`: the id viewers see and the event's seq.
+    Comment { comment_id: u64, seq: u64 },
+    /// A room operation that produced an event.
+    Published { seq: u64 },
+    /// `ping`.
+    Pong { server_time: Millis },
+    /// `access_request`, `access_accept`, `access_decline`.
+    Request(AccessRequestInfo),
+    Requests { items: Vec<AccessRequestInfo> },
+    Links { items: Vec<LinkInfo> },
+    Grants { items: Vec<GrantInfo> },
+    Notifications { items: Vec<NotificationInfo> },
+    Audit {
+        items: Vec<AuditRecord>,
+        /// Pass as `before` to get the next (older) page; absent on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_before: Option<u64>,
+    },
+    /// `ack`: how many notifications changed to read.
+    Acked { updated: u64 },
+}
+
+/// Sent once, right after authentication succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol_version: u32,
+    /// The hub's id for this connection (for support and logs).
+    pub session: u64,
+    pub user: Actor,
+    pub role: Role,
+    pub server_time: Millis,
+    /// How often the hub pings; answer with pongs (WebSocket libraries do) or any frame.
+    pub heartbeat_ms: u64,
+    /// Largest frame the hub accepts, in bytes.
+    pub max_frame_bytes: u64,
+}
+
+/// A room event: `room`, `seq`, `ts`, then the body's `type` and fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub room: String,
+    /// Room sequence number: +1 for every event all members receive. Ephemeral events
+    /// (`viewer_count`) and staff-only events repeat the latest seq instead of taking one.
+    pub seq: u64,
+    /// Staff stream sequence: +1 for each staff-only event (`staff_joined`, `staff_left`).
+    /// Present only on those events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_seq: Option<u64>,
+    /// Server time the event was made.
+    pub ts: Millis,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// Why a room ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The creator ended the LIVE.
+    Creator,
+    /// The hub is shutting down.
+    Shutdown,
+}
+
+/// The kinds of room event, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    RoomStarted {
+        title: String,
+    },
+    RoomEnded {
+        reason: EndReason,
+    },
+    Comment {
+        comment_id: u64,
+        /// As viewers see it: agency staff comment as the creator.
+        author: Actor,
+        text: String,
+        /// Creator and agency members only: who really wrote it, when it was agency staff.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    CommentDeleted {
+        comment_id: u64,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// Published by the platform backend over HTTP.
+    Order {
+        order_id: String,
+        buyer: String,
+        product_id: String,
+        product_name: String,
+        quantity: u32,
+        /// Price in minor units of `currency` (cents).
+        amount: u64,
+        currency: String,
+    },
+    /// Other backend activity (subscriptions, follows, shares…), shown in the activity feed.
+    Activity {
+        kind: String,
+        text: String,
+    },
+    Billboard {
+        action: BillboardAction,
+        /// The billboard now shown (deployed) or taken down (removed).
+        billboard: Billboard,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// Ephemeral, throttled; droppable.
+    ViewerCount {
+        count: u64,
+    },
+    /// Staff-only: agency staff entered the room.
+    StaffJoined {
+        staff: Operator,
+    },
+    /// Staff-only: agency staff left the room.
+    StaffLeft {
+        staff: Operator,
+    },
+}
+
+impl EventBody {
+    /// The wire `type` of the event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventBody::RoomStarted { .. } => "room_started",
+            EventBody::RoomEnded { .. } => "room_ended",
+            EventBody::Comment { .. } => "comment",
+            EventBody::CommentDeleted { .. } => "comment_deleted",
+            EventBody::Order { .. } => "order",
+            EventBody::Activity { .. } => "activity",
+            EventBody::Billboard { .. } => "billboard",
+            EventBody::ViewerCount { .. } => "viewer_count",
+            EventBody::StaffJoined { .. } => "staff_joined",
+            EventBody::StaffLeft { .. } => "staff_left",
+        }
+    }
+
+    /// Whether a slow connection may miss this event (it is then counted as dropped) rather than
+    /// be disconnected. Everything that changes what the room shows must not be lost.
+    pub fn droppable(&self) -> bool {
+        matches!(self, EventBody::Comment { .. } | EventBody::ViewerCount { .. } | EventBody::Activity { .. })
+    }
+
+    /// Staff-only events go to creator and agency members, never to viewers.
+    pub fn staff_only(&self) -> bool {
+        matches!(self, EventBody::StaffJoined { .. } | EventBody::StaffLeft { .. })
+    }
+
+    /// Ephemeral events do not take a seq and are not kept in history.
+    pub fn ephemeral(&self) -> bool {
+        matches!(self, EventBody::ViewerCount { .. })
+    }
+
+    /// The same event as viewers must see it: the real operator removed.
+    pub fn for_viewers(&self) -> EventBody {
+        let mut public = self.clone();
+        match &mut public {
+            EventBody::Comment { operator, .. }
+            | EventBody::CommentDeleted { operator, .. }
+            | EventBody::Billboard { operator, .. } => *operator = None,
+            _ => {}
+        }
+        public
+    }
+
+    /// Whether this event names a real operator, so viewers need their own encoding of it.
+    pub fn has_operator(&self) -> bool {
+        matches!(
+            self,
+            EventBody::Comment { operator: Some(_), .. }
+                | EventBody::CommentDeleted { operator: Some(_), .. }
+                | EventBody::Billboard { operator: Some(_), .. }
+        )
+    }
+}

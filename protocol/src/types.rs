@@ -1,0 +1,262 @@
+//! Nouns shared by requests, replies and events.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch (UTC). Every timestamp on the wire uses it.
+pub type Millis = u64;
+
+/// What a token says its holder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Creator,
+    Viewer,
+    Agency,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Creator => "creator",
+            Role::Viewer => "viewer",
+            Role::Agency => "agency",
+        }
+    }
+}
+
+/// A public identity: who viewers see as the author of a comment or an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub id: String,
+    pub name: String,
+}
+
+/// The real person behind an agency action. Sent only to the creator and agency connections of
+/// a room, never to viewers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub agency_id: String,
+    pub staff_id: String,
+    pub staff_name: String,
+}
+
+/// Lifecycle of a live room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomState {
+    Scheduled,
+    Live,
+    Ended,
+}
+
+/// A promotional billboard shown over the stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Billboard {
+    pub billboard_id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_url: Option<String>,
+}
+
+/// Whether a `billboard` event shows or hides one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillboardAction {
+    Deployed,
+    Removed,
+}
+
+/// What a late joiner needs to show the room at once. Returned by `join`, `start_room`,
+/// `schedule_room`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub room: String,
+    pub state: RoomState,
+    pub title: String,
+    pub creator: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billboard: Option<Billboard>,
+    pub viewer_count: u64,
+    /// Seq of the latest event; the next event this member receives has `seq + 1`.
+    pub seq: u64,
+    /// Staff stream position; only for creator and agency members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_seq: Option<u64>,
+    /// Agency staff in the room; only for creator and agency members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff: Option<Vec<Operator>>,
+}
+
+/// A capability an agency may be granted in a creator's rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Delete comments, mute, block, filter spam.
+    Moderation,
+    /// Pin, delete and rearrange shopping-bag items.
+    ShoppingBag,
+    /// Deploy and remove billboards.
+    Billboards,
+    /// Giveaways and flash sales.
+    Promotions,
+    /// Schedule LIVE events.
+    Scheduling,
+    /// Dashboards and analytics.
+    Analytics,
+}
+
+impl Scope {
+    /// Every scope: what a request that names none asks for.
+    pub const ALL: [Scope; 6] = [
+        Scope::Moderation,
+        Scope::ShoppingBag,
+        Scope::Billboards,
+        Scope::Promotions,
+        Scope::Scheduling,
+        Scope::Analytics,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Moderation => "moderation",
+            Scope::ShoppingBag => "shopping_bag",
+            Scope::Billboards => "billboards",
+            Scope::Promotions => "promotions",
+            Scope::Scheduling => "scheduling",
+            Scope::Analytics => "analytics",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+/// What an agency's request asks for (see the Creator Partner Access rules in SPEC.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// A new link, without LIVE Manager access.
+    Link,
+    /// LIVE Manager access for a link that already exists.
+    Access,
+    /// A new link bundled with LIVE Manager access.
+    LinkAndAccess,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Pending,
+    Accepted,
+    Declined,
+    /// Superseded: the link it depended on ended before the creator decided.
+    Cancelled,
+}
+
+/// An agency's link and/or access request, as the creator sees it in Cooperation Management.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequestInfo {
+    pub request_id: String,
+    pub kind: RequestKind,
+    pub status: RequestStatus,
+    pub creator_id: String,
+    pub agency_id: String,
+    pub agency_name: String,
+    /// The staff member who sent it.
+    pub requested_by: String,
+    pub scopes: Vec<Scope>,
+    pub link_id: String,
+    pub agreement_ends_at: Millis,
+    pub created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// Requested, not yet accepted.
+    Pending,
+    Active,
+    /// Declined before it started.
+    Declined,
+    /// Unlinked, or its agreement ended.
+    Ended,
+}
+
+/// A creator–agency linking agreement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkInfo {
+    pub link_id: String,
+    pub creator_id: String,
+    pub agency_id: String,
+    pub agency_name: String,
+    pub status: LinkStatus,
+    pub agreement_ends_at: Millis,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantStatus {
+    Active,
+    /// Suspended by the creator's report; resumes only by the creator's action.
+    Suspended,
+    /// Ended by unlinking.
+    Revoked,
+}
+
+/// LIVE Manager access of one agency to one creator's rooms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantInfo {
+    pub grant_id: String,
+    pub creator_id: String,
+    pub agency_id: String,
+    pub agency_name: String,
+    pub link_id: String,
+    pub scopes: Vec<Scope>,
+    pub status: GrantStatus,
+    pub granted_at: Millis,
+    /// The link agreement's end: the grant stops working at this instant by itself.
+    pub expires_at: Millis,
+}
+
+/// One entry of a user's or agency's inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationInfo {
+    pub notification_id: u64,
+    /// `access_requested`, `access_granted`, `access_declined`, `access_revoked`,
+    /// `access_suspended`, `access_resumed`, `link_declined`, `live_scheduled`, `staff_joined`,
+    /// `staff_left`.
+    pub kind: String,
+    pub created_at: Millis,
+    pub read: bool,
+    /// Kind-specific details (agency, room, request id, staff member…).
+    pub data: serde_json::Value,
+}
+
+/// One audit-trail record of something an agency connection did or tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub audit_id: u64,
+    pub ts: Millis,
+    pub creator_id: String,
+    pub agency_id: String,
+    pub staff_id: String,
+    pub staff_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// The command's wire `type`.
+    pub command: String,
+    /// `ok`, or the error code it was refused with.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
