@@ -1,1 +1,34 @@
+//! Stagehand: a real-time WebSocket hub for live-commerce rooms.
+//!
+//! # Layout — the data path, in file order
+//! - [`server`]: bind, serve, shut down gracefully;
+//! - [`http`]: the HTTP side of the one port (`/healthz`, `/readyz`, `/metrics`, `/api/v1`);
+//! - [`conn`]: one WebSocket connection — handshake, the reading session, the batching writer,
+//!   and the bounded outbox between them;
+//! - [`auth`]: verifying platform tokens into an [`auth::Identity`];
+//! - [`commands`]: each request → rate limit → [`policy`] (role × command table) → its handler;
+//! - [`rooms`]: rooms in memory, their sequence, and the encode-once fan-out to members;
+//! - [`limits`], [`metrics`], [`config`], [`error`]: the supporting cast.
+//!
+//! Bytes → frames ([`stagehand_protocol::codec`]) → commands ([`stagehand_protocol::Command`]) →
+//! room logic ([`rooms::Room`]) → events → encoded bytes ([`rooms::fanout`]) → writer
+//! ([`conn::writer`]). Only the writer touches a socket's sink.
 
+pub mod auth;
+pub mod client;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod limits;
+pub mod metrics;
+pub mod policy;
+pub mod rooms;
+pub mod server;
+
+pub use config::Config;
+pub use hub::Hub;
+pub use server::{start, RunningHub};

@@ -1,0 +1,168 @@
+//! Configuration: defaults that work out of the box, overridden by a TOML file, then by
+//! `STAGEHAND_*` environment variables, then by command-line flags.
+//!
+//! One struct serves all three sources: clap reads flags and environment variables into it, serde
+//! reads the file into it, and [`Config::load`] keeps a flag or variable only where the user really
+//! gave one (clap's value source), so a file value is never hidden by a flag's default.
+
+use clap::{ArgMatches, Args, FromArgMatches};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything `stagehand serve` can be told. Durations are milliseconds; rates are per second.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address for WebSocket and HTTP (one port for both).
+    #[arg(long, env = "STAGEHAND_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HS256 secret shared with the platform backend that signs connection tokens.
+    #[arg(long, env = "STAGEHAND_JWT_SECRET", default_value = "stagehand-dev-secret", hide_env_values = true)]
+    pub jwt_secret: String,
+    /// Clock skew tolerated on token expiry, seconds.
+    #[arg(long, env = "STAGEHAND_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+    /// API key for the backend HTTP API (`Authorization: Bearer <key>`).
+    #[arg(long, env = "STAGEHAND_API_KEY", default_value = "stagehand-dev-api-key", hide_env_values = true)]
+    pub api_key: String,
+    /// Directory of the durable store.
+    #[arg(long, env = "STAGEHAND_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Log format: `human` or `json`.
+    #[arg(long, env = "STAGEHAND_LOG_FORMAT", default_value = "human")]
+    pub log_format: String,
+
+    /// Time a connection has to authenticate.
+    #[arg(long, env = "STAGEHAND_AUTH_TIMEOUT_MS", default_value_t = 5_000)]
+    pub auth_timeout_ms: u64,
+    /// Ping interval; a connection silent for three intervals is closed.
+    #[arg(long, env = "STAGEHAND_HEARTBEAT_MS", default_value_t = 20_000)]
+    pub heartbeat_ms: u64,
+    /// Largest request frame answered normally; up to 4× this gets `too_large`, beyond it a close.
+    #[arg(long, env = "STAGEHAND_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Undecodable frames in a row before the connection is closed.
+    #[arg(long, env = "STAGEHAND_MAX_INVALID_FRAMES", default_value_t = 10)]
+    pub max_invalid_frames: u32,
+    /// Outgoing queue per connection, in messages.
+    #[arg(long, env = "STAGEHAND_OUTBOUND_QUEUE", default_value_t = 256)]
+    pub outbound_queue: usize,
+    /// Initial read buffer per connection, bytes (tungstenite's default is 128 KiB).
+    #[arg(long, env = "STAGEHAND_READ_BUFFER_BYTES", default_value_t = 1024)]
+    pub read_buffer_bytes: usize,
+    /// Bytes a connection's writer gathers before writing to the socket, within one batch.
+    #[arg(long, env = "STAGEHAND_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
+    pub write_buffer_bytes: usize,
+    /// Most simultaneous WebSocket connections.
+    #[arg(long, env = "STAGEHAND_MAX_CONNECTIONS", default_value_t = 200_000)]
+    pub max_connections: usize,
+    /// Most rooms kept in memory.
+    #[arg(long, env = "STAGEHAND_MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: usize,
+    /// Most rooms one connection may join at once.
+    #[arg(long, env = "STAGEHAND_MAX_ROOMS_PER_CONNECTION", default_value_t = 8)]
+    pub max_rooms_per_connection: usize,
+    /// How long an ended room stays for late joiners before it is forgotten.
+    #[arg(long, env = "STAGEHAND_ENDED_ROOM_TTL_MS", default_value_t = 60_000)]
+    pub ended_room_ttl_ms: u64,
+    /// How often changed viewer counts are broadcast.
+    #[arg(long, env = "STAGEHAND_VIEWER_COUNT_INTERVAL_MS", default_value_t = 1_000)]
+    pub viewer_count_interval_ms: u64,
+    /// Time connections get to close on shutdown.
+    #[arg(long, env = "STAGEHAND_SHUTDOWN_GRACE_MS", default_value_t = 5_000)]
+    pub shutdown_grace_ms: u64,
+
+    /// Comments per second per connection, and the burst allowed.
+    #[arg(long, env = "STAGEHAND_COMMENT_RATE", default_value_t = 2.0)]
+    pub comment_rate: f64,
+    #[arg(long, env = "STAGEHAND_COMMENT_BURST", default_value_t = 5)]
+    pub comment_burst: u32,
+    /// Comments per second per room, and the burst allowed.
+    #[arg(long, env = "STAGEHAND_ROOM_COMMENT_RATE", default_value_t = 1_000.0)]
+    pub room_comment_rate: f64,
+    #[arg(long, env = "STAGEHAND_ROOM_COMMENT_BURST", default_value_t = 2_000)]
+    pub room_comment_burst: u32,
+    /// Moderation and operation commands per second per connection, and the burst allowed.
+    #[arg(long, env = "STAGEHAND_OPS_RATE", default_value_t = 5.0)]
+    pub ops_rate: f64,
+    #[arg(long, env = "STAGEHAND_OPS_BURST", default_value_t = 20)]
+    pub ops_burst: u32,
+    /// Moderation and operation commands per second per room, and the burst allowed.
+    #[arg(long, env = "STAGEHAND_ROOM_OPS_RATE", default_value_t = 20.0)]
+    pub room_ops_rate: f64,
+    #[arg(long, env = "STAGEHAND_ROOM_OPS_BURST", default_value_t = 50)]
+    pub room_ops_burst: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_arg_matches(&defaults_command().get_matches_from(["stagehand"]))
+            .unwrap_or_else(|e| unreachable!("the defaults parse: {e}"))
+    }
+}
+
+fn defaults_command() -> clap::Command {
+    // Environment variables must not leak into `Default`, so the env attributes are dropped here.
+    let cmd = Config::augment_args(clap::Command::new("stagehand"));
+    let args: Vec<clap::Arg> = cmd.get_arguments().map(|a| a.clone().env(None::<&str>)).collect();
+    clap::Command::new("stagehand").args(args)
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("parsing {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Merge `file` (if any) under the flags and environment variables the user really set.
+    pub fn load(file: Option<&Path>, matches: &ArgMatches) -> Result<Config, ConfigError> {
+        let from_cli = Config::from_arg_matches(matches).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let Some(path) = file else {
+            from_cli.validate()?;
+            return Ok(from_cli);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut merged: toml::Table =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let cli_values = toml::Table::try_from(&from_cli).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        for (key, value) in cli_values {
+            let given = matches!(
+                matches.value_source(&key),
+                Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+            );
+            if given || !merged.contains_key(&key) {
+                merged.insert(key, value);
+            }
+        }
+        let config: Config =
+            merged.try_into().map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("comment_rate", self.comment_rate),
+            ("room_comment_rate", self.room_comment_rate),
+            ("ops_rate", self.ops_rate),
+            ("room_ops_rate", self.room_ops_rate),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return Err(ConfigError::Invalid(format!("{name} must be a positive number")));
+        }
+        if self.outbound_queue == 0 || self.max_frame_bytes == 0 || self.heartbeat_ms == 0 {
+            return Err(ConfigError::Invalid("queue, frame size and heartbeat must be non-zero".into()));
+        }
+        if !matches!(self.log_format.as_str(), "human" | "json") {
+            return Err(ConfigError::Invalid("log_format is `human` or `json`".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! One WebSocket connection, from handshake to close.
+//!
+//! - `upgrade.rs`: the HTTP handshake (wire format, bearer token, buffer sizes);
+//! - `session.rs`: the reader — authentication, decoding, dispatching requests, replies;
+//! - `writer.rs`: the writer task — batching queued frames onto the socket, pings, the close frame;
+//! - `outbox.rs`: the bounded queue between them, which rooms also use.
+//!
+//! The socket is split: the session reads, the writer writes, and the two share only the queue
+//! and a cancellation token. Whichever ends first cancels the token and the other follows.
+
+pub mod outbox;
+pub mod session;
+pub mod upgrade;
+pub mod writer;
+
+use crate::auth::{Identity, TokenError};
+use crate::hub::Hub;
+use axum::extract::ws::WebSocket;
+use futures::StreamExt;
+use outbox::{Outbox, Shared};
+use stagehand_protocol::Wire;
+use std::sync::Arc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::time::Instant;
+
+/// Run one connection until it closes. `preauth` is the result of a bearer token from the
+/// handshake, if there was one.
+pub async fn serve(
+    socket: WebSocket,
+    hub: Arc<Hub>,
+    wire: Wire,
+    preauth: Option<Result<Identity, TokenError>>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let started = Instant::now();
+    let id = hub.next_connection_id();
+    let (sink, stream) = socket.split();
+    let (tx, rx) = mpsc::channel(hub.config.outbound_queue);
+    let shared = Shared::new(hub.shutdown.child_token());
+    let outbox = Outbox::new(id, wire, tx, shared.clone());
+    let heartbeat = std::time::Duration::from_millis(hub.config.heartbeat_ms);
+    let writer = tokio::spawn(writer::run(sink, rx, shared.clone(), heartbeat, started));
+
+    let mut session = session::Session::new(hub.clone(), outbox, shared.clone(), started);
+    session.run(stream, preauth).await;
+    session.finish();
+
+    shared.kill.cancel();
+    let _ = writer.await;
+}

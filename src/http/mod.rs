@@ -1,0 +1,92 @@
+//! The HTTP side of the hub's one port: the router, API-key auth, and JSON error bodies.
+//!
+//! - `ops.rs`: `/healthz`, `/readyz`, `/metrics`;
+//! - `rooms_api.rs`: backends schedule rooms and publish orders and activity into them.
+
+mod ops;
+mod rooms_api;
+
+use crate::error::HubError;
+use crate::hub::Hub;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use stagehand_protocol::ErrorCode;
+use std::sync::Arc;
+
+/// Largest HTTP API request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(hub: Arc<Hub>) -> Router {
+    let api = rooms_api::routes()
+        .layer(middleware::from_fn_with_state(hub.clone(), require_api_key))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Router::new()
+        .route("/ws", get(crate::conn::upgrade::handler))
+        .merge(ops::routes())
+        .nest("/api/v1", api)
+        .with_state(hub)
+}
+
+/// `Authorization: Bearer <api_key>` on every `/api/v1` route.
+async fn require_api_key(State(hub): State<Arc<Hub>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), hub.config.api_key.as_bytes()) {
+        hub.metrics.error(ErrorCode::Unauthenticated);
+        return ApiError(HubError::unauthenticated("a valid API key is required")).into_response();
+    }
+    next.run(request).await
+}
+
+/// Compare secrets without leaking where they differ through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A [`HubError`] as an HTTP response: status by code, body `{"error": {...}}`.
+pub struct ApiError(pub HubError);
+
+impl From<HubError> for ApiError {
+    fn from(error: HubError) -> Self {
+        ApiError(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self.0.code {
+            ErrorCode::Invalid => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict | ErrorCode::NotLive => StatusCode::CONFLICT,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(serde_json::json!({ "error": self.0.body() }))).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Decode a JSON request body with the protocol's error codes (instead of axum's plain text).
+pub fn json_body<T: DeserializeOwned>(body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> ApiResult<T> {
+    let bytes = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            HubError { code: ErrorCode::TooLarge, message: format!("bodies are at most {MAX_BODY_BYTES} bytes"), retry_after_ms: None }
+        }
+        _ => HubError::invalid(rejection.body_text()),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError(HubError::invalid(e.to_string())))
+}

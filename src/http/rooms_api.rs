@@ -1,0 +1,78 @@
+//! Backend API for rooms: schedule a room, read its public snapshot, publish orders and activity.
+
+use super::{json_body, ApiResult};
+use crate::error::HubError;
+use crate::hub::Hub;
+use crate::rooms::{Audience, MAX_TITLE};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use stagehand_protocol::server::EventBody;
+use stagehand_protocol::types::{Actor, Millis, Snapshot};
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<Hub>> {
+    Router::new()
+        .route("/rooms/{room}", get(get_room).put(put_room))
+        .route("/rooms/{room}/events", post(publish))
+}
+
+#[derive(Deserialize)]
+struct RoomSpec {
+    creator_id: String,
+    creator_name: String,
+    title: String,
+    #[serde(default)]
+    starts_at: Option<Millis>,
+}
+
+/// Create (or update the schedule of) a room so viewers can join before it goes live.
+async fn put_room(
+    State(hub): State<Arc<Hub>>,
+    Path(room): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Snapshot>> {
+    let spec: RoomSpec = json_body(body)?;
+    if spec.creator_id.is_empty() || spec.title.trim().is_empty() || spec.title.chars().count() > MAX_TITLE {
+        return Err(HubError::invalid("creator_id and a title of 1–256 characters are required").into());
+    }
+    let creator = Actor { id: spec.creator_id, name: spec.creator_name };
+    let room = hub.rooms.get_or_create(&room, &creator, Some(&spec.title))?;
+    let snapshot = match spec.starts_at {
+        Some(starts_at) => room.schedule(spec.title, starts_at)?,
+        None => room.snapshot(Audience::Viewers),
+    };
+    Ok(Json(Snapshot { staff: None, staff_seq: None, ..snapshot }))
+}
+
+async fn get_room(State(hub): State<Arc<Hub>>, Path(room): Path<String>) -> ApiResult<Json<Snapshot>> {
+    Ok(Json(hub.rooms.get(&room)?.snapshot(Audience::Viewers)))
+}
+
+/// Longest text field of a backend event.
+const MAX_FIELD_CHARS: usize = 1024;
+
+async fn publish(
+    State(hub): State<Arc<Hub>>,
+    Path(room): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let event: EventBody = json_body(body)?;
+    let fields: Vec<&String> = match &event {
+        EventBody::Order { order_id, buyer, product_id, product_name, currency, .. } => {
+            vec![order_id, buyer, product_id, product_name, currency]
+        }
+        EventBody::Activity { kind, text } => vec![kind, text],
+        _ => return Err(HubError::invalid("backends publish `order` and `activity` events").into()),
+    };
+    if fields.iter().any(|f| f.chars().count() > MAX_FIELD_CHARS) {
+        return Err(HubError::invalid(format!("event fields are at most {MAX_FIELD_CHARS} characters")).into());
+    }
+    hub.metrics.event_in(event.name());
+    let seq = hub.rooms.get(&room)?.publish_backend(event)?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "room": room, "seq": seq }))))
+}

@@ -1,0 +1,69 @@
+//! Rate limits (governor): one limiter per connection and one per room for each limited class of
+//! command. Limiters live inside the connection or the room they limit, so no keyed map grows
+//! with clients.
+
+use crate::config::Config;
+use crate::error::HubError;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// The classes of rate-limited command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitClass {
+    Comment,
+    /// Moderation and room operations (and attempts at them, which are audited).
+    Operation,
+}
+
+impl LimitClass {
+    pub fn label(self) -> &'static str {
+        match self {
+            LimitClass::Comment => "comment",
+            LimitClass::Operation => "operation",
+        }
+    }
+}
+
+/// A pair of limiters, one per class.
+pub struct Limiters {
+    comment: DefaultDirectRateLimiter,
+    operation: DefaultDirectRateLimiter,
+}
+
+impl Limiters {
+    pub fn per_connection(config: &Config) -> Self {
+        Limiters {
+            comment: limiter(config.comment_rate, config.comment_burst),
+            operation: limiter(config.ops_rate, config.ops_burst),
+        }
+    }
+
+    pub fn per_room(config: &Config) -> Self {
+        Limiters {
+            comment: limiter(config.room_comment_rate, config.room_comment_burst),
+            operation: limiter(config.room_ops_rate, config.room_ops_burst),
+        }
+    }
+
+    /// Take one cell of `class`, or say how long until one is free.
+    pub fn check(&self, class: LimitClass, scope: &str) -> Result<(), HubError> {
+        let limiter = match class {
+            LimitClass::Comment => &self.comment,
+            LimitClass::Operation => &self.operation,
+        };
+        limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            HubError::rate_limited(&format!("{scope} {}", class.label()), wait.as_millis() as u64)
+        })
+    }
+}
+
+fn limiter(per_second: f64, burst: u32) -> DefaultDirectRateLimiter {
+    // Config validation guarantees a positive, finite rate.
+    let period = Duration::from_secs_f64(1.0 / per_second).max(Duration::from_nanos(1));
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
+    DefaultDirectRateLimiter::direct(quota)
+}

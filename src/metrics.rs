@@ -1,0 +1,98 @@
+//! Prometheus metrics, served as text at `GET /metrics`.
+//!
+//! Hot-path counters are plain atomics added to once per fan-out (not once per recipient), so
+//! counting costs the broadcaster nothing measurable.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabel {
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    pub r#type: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabel {
+    pub limit: String,
+}
+
+/// Every metric the hub keeps.
+#[derive(Default)]
+pub struct Metrics {
+    pub connections: Family<RoleLabel, Gauge>,
+    /// Set from the room registry at scrape time.
+    pub rooms: Family<StateLabel, Gauge>,
+    /// Requests received, by command type, and backend events published, by event type.
+    pub events_in: Family<TypeLabel, Counter>,
+    /// Frames queued to connections.
+    pub deliveries: Counter,
+    /// Droppable events a full queue did not take.
+    pub dropped_events: Counter,
+    pub slow_consumer_closes: Counter,
+    pub errors: Family<CodeLabel, Counter>,
+    pub rate_limited: Family<LimitLabel, Counter>,
+    pub invalid_frames: Counter,
+}
+
+impl Metrics {
+    pub fn connection_opened(&self, role: &str) {
+        self.connections.get_or_create(&RoleLabel { role: role.to_string() }).inc();
+    }
+
+    pub fn connection_closed(&self, role: &str) {
+        self.connections.get_or_create(&RoleLabel { role: role.to_string() }).dec();
+    }
+
+    pub fn event_in(&self, kind: &str) {
+        self.events_in.get_or_create(&TypeLabel { r#type: kind.to_string() }).inc();
+    }
+
+    pub fn error(&self, code: stagehand_protocol::ErrorCode) {
+        self.errors.get_or_create(&CodeLabel { code: code.as_str().to_string() }).inc();
+    }
+
+    pub fn limited(&self, class: &str) {
+        self.rate_limited.get_or_create(&LimitLabel { limit: class.to_string() }).inc();
+    }
+
+    pub fn set_rooms(&self, state: &str, count: usize) {
+        self.rooms.get_or_create(&StateLabel { state: state.to_string() }).set(count as i64);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut registry = Registry::with_prefix("stagehand");
+        registry.register("connections", "Open WebSocket connections by role", self.connections.clone());
+        registry.register("rooms", "Rooms in memory by state", self.rooms.clone());
+        registry.register("events_in", "Requests and backend events received by type", self.events_in.clone());
+        registry.register("deliveries", "Frames queued to connections", self.deliveries.clone());
+        registry.register("dropped_events", "Droppable events not queued to a full connection", self.dropped_events.clone());
+        registry.register("slow_consumer_closes", "Connections closed as slow consumers", self.slow_consumer_closes.clone());
+        registry.register("errors", "Error replies by code", self.errors.clone());
+        registry.register("rate_limited", "Requests refused by a rate limit, by limit", self.rate_limited.clone());
+        registry.register("invalid_frames", "Frames that could not be decoded", self.invalid_frames.clone());
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}

@@ -1,0 +1,190 @@
+//! Test support: a real hub on 127.0.0.1:0 with its own data directory, tokens, and clients.
+#![allow(dead_code)]
+
+use stagehand::auth::TokenKeys;
+use stagehand::client::{Auth, Client};
+use stagehand::{Config, RunningHub};
+use stagehand_protocol::server::{Event, EventBody, Reply, ReplyResult};
+use stagehand_protocol::types::{Role, Snapshot};
+use stagehand_protocol::{Claims, Command, Wire};
+use tempfile::TempDir;
+
+pub const SECRET: &str = "test-secret";
+pub const API_KEY: &str = "test-api-key";
+
+pub struct TestHub {
+    pub running: Option<RunningHub>,
+    pub ws_url: String,
+    pub http_url: String,
+    pub keys: TokenKeys,
+    pub http: reqwest::Client,
+    pub dir: TempDir,
+}
+
+pub fn test_config(dir: &TempDir) -> Config {
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.jwt_secret = SECRET.into();
+    config.api_key = API_KEY.into();
+    config.data_dir = dir.path().to_path_buf();
+    config.viewer_count_interval_ms = 3_600_000; // off unless a test wants it
+    config
+}
+
+pub async fn start() -> TestHub {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestHub {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    tweak(&mut config);
+    let running = stagehand::start(config).await.expect("hub starts");
+    let addr = running.addr;
+    TestHub {
+        running: Some(running),
+        ws_url: format!("ws://{addr}/ws"),
+        http_url: format!("http://{addr}"),
+        keys: TokenKeys::new(SECRET, 0),
+        http: reqwest::Client::new(),
+        dir,
+    }
+}
+
+pub fn now_secs() -> u64 {
+    stagehand::clock::now_ms() / 1000
+}
+
+impl TestHub {
+    pub fn token_with(&self, claims: Claims) -> String {
+        self.keys.sign(&claims).unwrap()
+    }
+
+    pub fn token(&self, user: &str, role: Role) -> String {
+        self.token_with(Claims {
+            sub: user.into(),
+            name: format!("{user} name"),
+            role,
+            exp: now_secs() + 3600,
+            agency: None,
+            agency_name: None,
+            creator: None,
+        })
+    }
+
+    pub fn agency_token(&self, staff: &str, agency: &str, creator: &str) -> String {
+        self.token_with(Claims {
+            sub: staff.into(),
+            name: format!("{staff} name"),
+            role: Role::Agency,
+            exp: now_secs() + 3600,
+            agency: Some(agency.into()),
+            agency_name: Some(format!("{agency} Ltd")),
+            creator: Some(creator.into()),
+        })
+    }
+
+    pub async fn client(&self, wire: Wire, token: String) -> Client {
+        Client::connect(&self.ws_url, wire, Auth::Header(token)).await.expect("client connects")
+    }
+
+    pub async fn viewer(&self, wire: Wire, user: &str) -> Client {
+        self.client(wire, self.token(user, Role::Viewer)).await
+    }
+
+    pub async fn creator(&self, wire: Wire, user: &str) -> Client {
+        self.client(wire, self.token(user, Role::Creator)).await
+    }
+
+    pub async fn agency(&self, wire: Wire, staff: &str, agency: &str, creator: &str) -> Client {
+        self.client(wire, self.agency_token(staff, agency, creator)).await
+    }
+
+    /// POST a backend event to a room; returns the HTTP status and JSON body.
+    pub async fn publish(&self, room: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.api_post(&format!("/api/v1/rooms/{room}/events"), body).await
+    }
+
+    pub async fn api_post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let response =
+            self.http.post(format!("{}{path}", self.http_url)).bearer_auth(API_KEY).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn api_put(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let response =
+            self.http.put(format!("{}{path}", self.http_url)).bearer_auth(API_KEY).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.http.get(format!("{}{path}", self.http_url)).bearer_auth(API_KEY).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http.get(format!("{}/metrics", self.http_url)).send().await.unwrap().text().await.unwrap()
+    }
+
+    pub async fn shutdown(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+pub fn order(id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "order", "order_id": id, "buyer": "Bea", "product_id": "p1",
+        "product_name": "Lamp", "quantity": 1, "amount": 1999, "currency": "EUR"
+    })
+}
+
+pub fn ok_snapshot(reply: Reply) -> Snapshot {
+    assert!(reply.ok, "expected ok, got {reply:?}");
+    match reply.result {
+        Some(ReplyResult::Snapshot(snapshot)) => snapshot,
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+pub fn assert_ok(reply: &Reply) {
+    assert!(reply.ok, "expected ok, got {reply:?}");
+}
+
+pub fn assert_error(reply: &Reply, code: stagehand_protocol::ErrorCode) {
+    assert!(!reply.ok, "expected {code:?}, got ok: {reply:?}");
+    assert_eq!(reply.error.as_ref().map(|e| e.code), Some(code), "{reply:?}");
+}
+
+/// Collect the next `n` non-`viewer_count` events.
+pub async fn events(client: &mut Client, n: usize) -> Vec<Event> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        out.push(client.next_non_count_event().await.expect("an event"));
+    }
+    out
+}
+
+pub fn names(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(|e| e.body.name()).collect()
+}
+
+/// The body of a `billboard` event, for checks.
+pub fn is_billboard(body: &EventBody) -> bool {
+    matches!(body, EventBody::Billboard { .. })
+}
+
+/// A room started by `creator` with a viewer joined, ready for traffic.
+pub async fn live_room(hub: &TestHub, wire: Wire, room: &str, creator: &str) -> (Client, Client) {
+    let mut c = hub.creator(wire, creator).await;
+    ok_snapshot(c.request(Command::StartRoom { room: room.into(), title: Some("Show".into()) }).await.unwrap());
+    let started = c.next_event().await.unwrap();
+    assert_eq!(started.body.name(), "room_started");
+    let mut v = hub.viewer(wire, &format!("{room}-viewer")).await;
+    ok_snapshot(v.request(Command::Join { room: room.into() }).await.unwrap());
+    (c, v)
+}
