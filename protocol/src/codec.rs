@@ -111,10 +111,17 @@ pub fn decode_request(wire: Wire, bytes: &[u8], limit: usize) -> Result<ClientMe
     if bytes.len() > limit {
         return Err(DecodeError { id: None, error: CodecError::TooLarge { size: bytes.len(), limit } });
     }
-    decode::<ClientMessage>(wire, bytes).map_err(|error| DecodeError {
-        id: decode::<IdOnly>(wire, bytes).ok().map(|only| only.id),
-        error,
-    })
+    decode::<ClientMessage>(wire, bytes).map_err(|error| DecodeError { id: leading_id(wire, bytes), error })
+}
+
+/// The `id` of the first message in `bytes`, ignoring anything after it, so that even a frame
+/// refused for trailing bytes gets a reply its sender can match.
+fn leading_id(wire: Wire, bytes: &[u8]) -> Option<u64> {
+    let only: IdOnly = match wire {
+        Wire::MsgPack => rmp_serde::from_slice(bytes).ok()?,
+        Wire::Json => serde_json::Deserializer::from_slice(bytes).into_iter().next()?.ok()?,
+    };
+    Some(only.id)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub async fn serve(
 ) {
     let started = Instant::now();
     let id = hub.next_connection_id();
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(hub.config.outbound_queue);
     let shared = Shared::new(hub.shutdown.child_token());
     let outbox = Outbox::new(id, wire, tx, shared.clone());
@@ -42,9 +42,20 @@ pub async fn serve(
     let writer = tokio::spawn(writer::run(sink, rx, shared.clone(), heartbeat, started));
 
     let mut session = session::Session::new(hub.clone(), outbox, shared.clone(), started);
-    session.run(stream, preauth).await;
+    session.run(&mut stream, preauth).await;
     session.finish();
+    drop(session);
 
+    // Close handshake: the writer sends the close frame while the reading half stays open for
+    // the client's answer, so a client still catching up (answering pings, reading backlog) gets
+    // the close code instead of a reset.
     shared.kill.cancel();
-    let _ = writer.await;
+    let linger = tokio::time::timeout(writer::CLOSE_TIMEOUT, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, axum::extract::ws::Message::Close(_)) {
+                break;
+            }
+        }
+    });
+    let _ = tokio::join!(writer, linger);
 }

@@ -51,7 +51,7 @@ impl Session {
     }
 
     /// Read frames until the connection ends.
-    pub async fn run(&mut self, mut stream: SplitStream<WebSocket>, preauth: Option<Result<Identity, TokenError>>) {
+    pub async fn run(&mut self, stream: &mut SplitStream<WebSocket>, preauth: Option<Result<Identity, TokenError>>) {
         if let Some(result) = preauth {
             match result {
                 Ok(identity) => self.authenticated(identity),

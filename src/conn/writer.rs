@@ -17,8 +17,9 @@ use tokio::time::Instant;
 
 /// Most frames gathered into one flush.
 const MAX_BATCH: usize = 64;
-/// How long a close frame may take to go out before the socket is just dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a close frame may take to go out (behind whatever a slow client has not read yet)
+/// before the socket is just dropped.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Silent heartbeat intervals tolerated before a connection counts as dead.
 const MISSED_HEARTBEATS: u32 = 3;
 
@@ -37,9 +38,15 @@ pub async fn run(
             _ = shared.kill.cancelled() => break,
             frame = queue.recv() => {
                 let Some(frame) = frame else { break };
-                if write_batch(&mut sink, frame, &mut queue).await.is_err() {
-                    shared.kill.cancel();
-                    return;
+                // A client that stopped reading leaves the flush pending forever; being killed
+                // (e.g. as a slow consumer) must still end this task.
+                tokio::select! {
+                    biased;
+                    written = write_batch(&mut sink, frame, &mut queue) => if written.is_err() {
+                        shared.kill.cancel();
+                        return;
+                    },
+                    _ = shared.kill.cancelled() => break,
                 }
             }
             _ = ping.tick() => {

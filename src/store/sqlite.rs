@@ -1,0 +1,163 @@
+//! [`SqliteStore`]: the [`Store`] on one SQLite file, `stagehand.db` in the data directory.
+//!
+//! Owns the connection and its settings. One connection behind a `std::sync::Mutex` serializes all
+//! calls: the store's work is a few indexed statements per call, so a pool would add contention on
+//! SQLite's single writer without adding throughput. The lock is held for one call and never across
+//! anything that waits on the network (callers run the store on `spawn_blocking` threads).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, Millis, NotificationInfo};
+
+use super::{
+    cpa, inbox, migrations, queries, AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party,
+    RequestFilter, Store, StoreError, Unlinked,
+};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "stagehand.db";
+
+/// How long a call waits for another process's write lock before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite-backed [`Store`]. Cheap to share behind an `Arc`; all methods take `&self`.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `data_dir/stagehand.db`, creating `data_dir` too, and migrates the
+    /// schema to this build's version. Refuses a file whose schema is newer than this build.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::DataDir { path: data_dir.to_path_buf(), source })?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)?;
+        configure(&conn)?;
+        migrations::migrate(&mut conn)?;
+        tracing::debug!(path = %path.display(), schema = migrations::latest_version(), "store opened");
+        Ok(SqliteStore { conn: Mutex::new(conn), path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, even if a previous holder panicked. Recovering is safe: every write runs in a
+    /// rusqlite `Transaction`, which rolls back when dropped during the unwind, so a panic cannot
+    /// leave a half-applied change or an open transaction behind.
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned: PoisonError<_>| {
+            tracing::warn!("store mutex was poisoned by a panic; continuing with the rolled-back connection");
+            poisoned.into_inner()
+        })
+    }
+}
+
+#[cfg(test)]
+impl SqliteStore {
+    /// Whether a panic poisoned the lock (tests check that [`SqliteStore::conn`] recovers from it).
+    pub(super) fn is_poisoned(&self) -> bool {
+        self.conn.is_poisoned()
+    }
+}
+
+/// Connection settings the [`Store`] contract depends on.
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL lets readers (another process, a backup) run beside the writer; FULL syncs the WAL on every
+    // commit, which is what makes "returned Ok" mean "survives power loss".
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Setup(format!("journal_mode is {mode}, WAL is required")));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn create_request(&self, req: NewRequest, now: Millis) -> Result<AccessRequestInfo, StoreError> {
+        cpa::create_request(&mut self.conn(), req, now)
+    }
+
+    fn decide_request(
+        &self,
+        request_id: &str,
+        creator_id: &str,
+        accept: bool,
+        now: Millis,
+    ) -> Result<Decision, StoreError> {
+        cpa::decide_request(&mut self.conn(), request_id, creator_id, accept, now)
+    }
+
+    fn unlink(&self, link_id: &str, party: &Party, now: Millis) -> Result<Unlinked, StoreError> {
+        cpa::unlink(&mut self.conn(), link_id, party, now)
+    }
+
+    fn set_suspended(
+        &self,
+        creator_id: &str,
+        agency_id: &str,
+        suspended: bool,
+        now: Millis,
+    ) -> Result<GrantInfo, StoreError> {
+        cpa::set_suspended(&mut self.conn(), creator_id, agency_id, suspended, now)
+    }
+
+    fn grants(&self, filter: &GrantFilter, now: Millis) -> Result<Vec<GrantInfo>, StoreError> {
+        queries::grants(&self.conn(), filter, now)
+    }
+
+    fn requests(&self, filter: &RequestFilter, now: Millis) -> Result<Vec<AccessRequestInfo>, StoreError> {
+        queries::requests(&self.conn(), filter, now)
+    }
+
+    fn links(&self, filter: &LinkFilter, now: Millis) -> Result<Vec<LinkInfo>, StoreError> {
+        queries::links(&self.conn(), filter, now)
+    }
+
+    fn notify(
+        &self,
+        recipient: &str,
+        kind: &str,
+        data: serde_json::Value,
+        now: Millis,
+    ) -> Result<NotificationInfo, StoreError> {
+        inbox::notify(&self.conn(), recipient, kind, data, now)
+    }
+
+    fn notifications(
+        &self,
+        recipient: &str,
+        unread_only: bool,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<NotificationInfo>, StoreError> {
+        inbox::notifications(&self.conn(), recipient, unread_only, before, limit)
+    }
+
+    fn ack(&self, recipient: &str, ids: &[u64]) -> Result<u64, StoreError> {
+        inbox::ack(&mut self.conn(), recipient, ids)
+    }
+
+    fn append_audit(&self, entry: NewAudit, now: Millis) -> Result<AuditRecord, StoreError> {
+        inbox::append_audit(&self.conn(), entry, now)
+    }
+
+    fn audit_page(
+        &self,
+        creator_id: &str,
+        agency_id: Option<&str>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<AuditPage, StoreError> {
+        inbox::audit_page(&self.conn(), creator_id, agency_id, before, limit)
+    }
+}

@@ -1,0 +1,271 @@
+//! Bad input, bad tokens, slow consumers, floods and shutdown: each gets its stable code, is
+//! counted, and never disturbs another connection.
+
+mod common;
+
+use common::*;
+use futures::StreamExt;
+use stagehand::client::{Auth, Client};
+use stagehand_protocol::server::{Event, EventBody, ReplyResult};
+use stagehand_protocol::types::{Billboard, Role};
+use stagehand_protocol::{Claims, CloseCode, Command, ErrorCode, Wire};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn missing_bad_and_expired_tokens_are_refused_with_their_close_codes() {
+    let hub = start_with(|c| c.auth_timeout_ms = 200).await;
+    let expired = hub.token_with(Claims {
+        sub: "v".into(),
+        name: "V".into(),
+        role: Role::Viewer,
+        exp: now_secs() - 3600,
+        agency: None,
+        agency_name: None,
+        creator: None,
+    });
+    let forged = stagehand::auth::TokenKeys::new("not-the-secret", 0).sign(&Claims {
+        sub: "v".into(),
+        name: "V".into(),
+        role: Role::Viewer,
+        exp: now_secs() + 3600,
+        agency: None,
+        agency_name: None,
+        creator: None,
+    })
+    .unwrap();
+    let agency_without_creator = hub.token_with(Claims {
+        sub: "s".into(),
+        name: "S".into(),
+        role: Role::Agency,
+        exp: now_secs() + 3600,
+        agency: Some("acme".into()),
+        agency_name: None,
+        creator: None,
+    });
+    for wire in Wire::BOTH {
+        // No token at all: the auth timeout closes with 4001; requests before connect are refused.
+        let mut anonymous = Client::connect(&hub.ws_url, wire, Auth::None).await.unwrap();
+        let reply = anonymous.request(Command::Join { room: "r".into() }).await.unwrap();
+        assert_error(&reply, ErrorCode::Unauthenticated);
+        assert_eq!(anonymous.closed().await.unwrap().0, CloseCode::UNAUTHENTICATED.0);
+
+        for (token, code) in [
+            ("garbage".to_string(), CloseCode::INVALID_TOKEN),
+            (forged.clone(), CloseCode::INVALID_TOKEN),
+            (agency_without_creator.clone(), CloseCode::INVALID_TOKEN),
+            (expired.clone(), CloseCode::TOKEN_EXPIRED),
+        ] {
+            // In the connect frame…
+            let mut by_frame = Client::connect(&hub.ws_url, wire, Auth::None).await.unwrap();
+            by_frame.send(Command::Connect { token: token.clone() }).await.unwrap();
+            let (got, reason) = by_frame.closed().await.unwrap();
+            assert_eq!(got, code.0, "{reason}");
+            assert!(reason.starts_with(code.reason()), "{reason}");
+            // …and in the Authorization header.
+            let request = {
+                use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+                let mut request = hub.ws_url.as_str().into_client_request().unwrap();
+                request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+                request
+            };
+            let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            let close = loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                    Some(Ok(_)) => continue,
+                    _ => break None,
+                }
+            };
+            assert_eq!(close, Some(code.0));
+        }
+    }
+    let metrics = hub.metrics().await;
+    assert!(metrics.contains("stagehand_errors_total{code=\"unauthenticated\"}"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_connection_closes_when_its_token_expires() {
+    let hub = start_with(|c| c.jwt_leeway_secs = 0).await;
+    let token = hub.token_with(Claims {
+        sub: "v".into(),
+        name: "V".into(),
+        role: Role::Viewer,
+        exp: now_secs() + 2,
+        agency: None,
+        agency_name: None,
+        creator: None,
+    });
+    let mut client = hub.client(Wire::Json, token).await;
+    assert_eq!(client.closed().await.unwrap().0, CloseCode::TOKEN_EXPIRED.0);
+}
+
+#[tokio::test]
+async fn malformed_and_oversize_frames_get_errors_and_everyone_else_is_served() {
+    let hub = start_with(|c| c.max_frame_bytes = 1024).await;
+    let (_creator, mut bystander) = live_room(&hub, Wire::MsgPack, "r-bad", "cara").await;
+    for wire in Wire::BOTH {
+        let mut client = hub.viewer(wire, "mallory").await;
+        ok_snapshot(client.request(Command::Join { room: "r-bad".into() }).await.unwrap());
+        let bad_frames: Vec<(Message, Option<u64>, ErrorCode)> = vec![
+            (Message::Binary(vec![0xc1, 0x00].into()), None, ErrorCode::Invalid),
+            (Message::Text("{not json".into()), None, ErrorCode::Invalid),
+            (Message::Text(r#"{"id":41,"type":"teleport"}"#.into()), Some(41), ErrorCode::Invalid),
+            (Message::Text(r#"{"id":42,"type":"join","room":7}"#.into()), Some(42), ErrorCode::Invalid),
+            (Message::Text(r#"{"id":43,"type":"ping"} {"id":44,"type":"ping"}"#.into()), Some(43), ErrorCode::Invalid),
+            (Message::Binary(vec![b'x'; 2000].into()), None, ErrorCode::TooLarge),
+        ];
+        for (frame, id, code) in bad_frames {
+            client.send_raw(frame).await.unwrap();
+            let reply = client.reply_to(id).await.unwrap();
+            assert_error(&reply, code);
+        }
+        // Trailing bytes after a valid MessagePack request.
+        let mut bytes = stagehand_protocol::codec::encode(
+            Wire::MsgPack,
+            &stagehand_protocol::ClientMessage::new(45, Command::Ping),
+        )
+        .unwrap()
+        .to_vec();
+        bytes.push(0xc0);
+        client.send_raw(Message::Binary(bytes.into())).await.unwrap();
+        assert_error(&client.reply_to(Some(45)).await.unwrap(), ErrorCode::Invalid);
+        // The connection still works.
+        let reply = client.request(Command::Ping).await.unwrap();
+        assert!(matches!(reply.result, Some(ReplyResult::Pong { .. })));
+    }
+    // Others were not touched.
+    hub.publish("r-bad", order("o-after")).await;
+    assert_eq!(bystander.next_non_count_event().await.unwrap().body.name(), "order");
+
+    // A stream of garbage is closed as abuse; a frame over the hard cap is closed with 1009.
+    let mut flooder = hub.viewer(Wire::Json, "flooder").await;
+    for _ in 0..10 {
+        flooder.send_raw(Message::Text("nope".into())).await.unwrap();
+    }
+    assert_eq!(flooder.closed().await.unwrap().0, CloseCode::PROTOCOL_ABUSE.0);
+    let mut giant = hub.viewer(Wire::MsgPack, "giant").await;
+    giant.send_raw(Message::Binary(vec![0u8; 8 * 1024].into())).await.unwrap();
+    assert_eq!(giant.closed().await.unwrap().0, CloseCode::MESSAGE_TOO_BIG.0);
+
+    hub.publish("r-bad", order("o-last")).await;
+    assert_eq!(bystander.next_non_count_event().await.unwrap().body.name(), "order");
+    let metrics = hub.metrics().await;
+    assert!(metrics.contains("stagehand_invalid_frames_total"), "{metrics}");
+    assert!(metrics.contains("stagehand_errors_total{code=\"too_large\"} 2"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_as_slow_and_the_others_get_everything() {
+    let hub = start_with(|c| c.outbound_queue = 16).await;
+    let room = "r-slow";
+    let (_creator, mut reader) = live_room(&hub, Wire::MsgPack, room, "cara").await;
+    let mut stalled = hub.viewer(Wire::MsgPack, "stalled").await;
+    ok_snapshot(stalled.request(Command::Join { room: room.into() }).await.unwrap());
+
+    // The healthy reader drains concurrently and counts every order, in seq order, until the
+    // closing `activity` marker.
+    let reading = tokio::spawn(async move {
+        let mut last_seq = 1;
+        let mut orders = 0usize;
+        loop {
+            let event: Event = reader.next_non_count_event().await.expect("reader keeps receiving");
+            assert_eq!(event.seq, last_seq + 1, "no gaps for a healthy reader");
+            last_seq = event.seq;
+            match event.body {
+                EventBody::Order { .. } => orders += 1,
+                EventBody::Activity { .. } => return orders,
+                _ => {}
+            }
+        }
+    });
+    // Big orders fill the stalled client's socket buffers, then its queue, until the hub drops it.
+    let big = "y".repeat(1000);
+    let mut published = 0;
+    for batch in 0..40 {
+        for i in 0..200 {
+            let mut body = order(&format!("o{batch}-{i}"));
+            body["product_name"] = big.clone().into();
+            let (status, _) = hub.publish(room, body).await;
+            assert_eq!(status, 202);
+            published += 1;
+        }
+        if hub.metrics().await.contains("stagehand_slow_consumer_closes_total 1") {
+            break;
+        }
+    }
+    hub.publish(room, serde_json::json!({"type": "activity", "kind": "done", "text": "done"})).await;
+    assert_eq!(reading.await.unwrap(), published, "the healthy reader got every order");
+    // The stalled client, once it reads again, finds its backlog and then the close code.
+    assert_eq!(stalled.closed().await.unwrap().0, CloseCode::SLOW_CONSUMER.0);
+}
+
+#[tokio::test]
+async fn staff_over_the_moderation_rate_limit_get_rate_limited_and_nothing_changes() {
+    let hub = start_with(|c| {
+        c.ops_rate = 0.01;
+        c.ops_burst = 2;
+    })
+    .await;
+    let room = "r-rate";
+    let (_creator, mut viewer) = live_room(&hub, Wire::Json, room, "cara").await;
+    let mut agency = hub.agency(Wire::Json, "sam", "acme", "cara").await;
+    ok_snapshot(agency.request(Command::Join { room: room.into() }).await.unwrap());
+    let billboard = |id: &str| Billboard { billboard_id: id.into(), title: "t".into(), text: None, image_url: None, link_url: None };
+    assert_ok(&agency.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b1") }).await.unwrap());
+    assert_ok(&agency.request(Command::RemoveBillboard { room: room.into() }).await.unwrap());
+    let reply = agency.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b2") }).await.unwrap();
+    assert_error(&reply, ErrorCode::RateLimited);
+    assert!(reply.error.unwrap().retry_after_ms.unwrap() > 1000);
+    let (_, snapshot) = hub.api_get(&format!("/api/v1/rooms/{room}")).await;
+    assert!(snapshot.get("billboard").is_none(), "nothing was applied: {snapshot}");
+    let seen = events(&mut viewer, 2).await;
+    assert_eq!(names(&seen), ["billboard", "billboard"]);
+    let metrics = hub.metrics().await;
+    assert!(metrics.contains("stagehand_rate_limited_total{limit=\"operation\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn comments_are_rate_limited_per_connection() {
+    let hub = start_with(|c| {
+        c.comment_rate = 0.01;
+        c.comment_burst = 3;
+    })
+    .await;
+    let (_creator, mut viewer) = live_room(&hub, Wire::MsgPack, "r-chat", "cara").await;
+    for _ in 0..3 {
+        assert_ok(&viewer.request(Command::Comment { room: "r-chat".into(), text: "hi".into() }).await.unwrap());
+    }
+    let reply = viewer.request(Command::Comment { room: "r-chat".into(), text: "hi".into() }).await.unwrap();
+    assert_error(&reply, ErrorCode::RateLimited);
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_by_the_heartbeat() {
+    let hub = start_with(|c| c.heartbeat_ms = 100).await;
+    let mut client = hub.viewer(Wire::Json, "sleepy").await;
+    // Not reading means not answering pings.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(client.closed().await.unwrap().0, CloseCode::HEARTBEAT_TIMEOUT.0);
+    // A client that reads answers pings and stays.
+    let mut awake = hub.viewer(Wire::Json, "awake").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(600);
+    while tokio::time::Instant::now() < deadline {
+        let reply = awake.request(Command::Ping).await.unwrap();
+        assert_ok(&reply);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_connection_with_going_away() {
+    let mut hub = start().await;
+    let (mut creator, mut viewer) = live_room(&hub, Wire::Json, "r-bye", "cara").await;
+    let health = hub.http.get(format!("{}/readyz", hub.http_url)).send().await.unwrap().status();
+    assert_eq!(health, 200);
+    hub.shutdown().await;
+    for client in [&mut creator, &mut viewer] {
+        let (code, reason) = client.closed().await.unwrap();
+        assert_eq!(code, CloseCode::GOING_AWAY.0, "{reason}");
+    }
+    assert!(tokio_tungstenite::connect_async(hub.ws_url.as_str()).await.is_err(), "no longer accepting");
+}
