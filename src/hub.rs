@@ -4,7 +4,12 @@ use crate::auth::TokenKeys;
 use crate::config::Config;
 use crate::conn::session::Session;
 use crate::metrics::Metrics;
+use crate::partner::grants::GrantCache;
+use crate::partner::inboxes::{agency_inbox, user_inbox, Inboxes};
+use crate::partner::{Partner, StoreHandle};
 use crate::rooms::Rooms;
+use crate::store::{GrantFilter, SqliteStore, Store, StoreError};
+use stagehand_protocol::types::Role;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -16,6 +21,8 @@ pub struct Hub {
     pub keys: TokenKeys,
     pub rooms: Arc<Rooms>,
     pub metrics: Arc<Metrics>,
+    /// Creator Partner Access: the store, live grants, inboxes.
+    pub partner: Arc<Partner>,
     /// Cancelled once on shutdown; every connection's token is a child of it.
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for them to close.
@@ -26,28 +33,58 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(config: Config) -> Arc<Self> {
+    /// Build a hub on the SQLite store in `config.data_dir`, with the live grants loaded.
+    pub fn new(config: Config) -> Result<Arc<Self>, StoreError> {
+        let store = SqliteStore::open(&config.data_dir)?;
+        let live = GrantFilter { live_only: true, ..GrantFilter::default() };
+        let grants = GrantCache::load(store.grants(&live, crate::clock::now_ms())?);
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
-        Arc::new(Hub {
+        let rooms = Arc::new(Rooms::new(config.clone(), metrics.clone()));
+        let partner = Arc::new(Partner::new(StoreHandle::new(Arc::new(store)), grants, rooms.clone()));
+        Ok(Arc::new(Hub {
             keys: TokenKeys::new(&config.jwt_secret, config.jwt_leeway_secs),
-            rooms: Arc::new(Rooms::new(config.clone(), metrics.clone())),
+            rooms,
+            partner,
             metrics,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             next_connection: AtomicU64::new(1),
             config,
-        })
+        }))
     }
 
     pub fn next_connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A session authenticated.
-    pub fn on_session_start(&self, _session: &Session) {}
+    /// A session authenticated: open its inbox and push what it has not read yet, oldest first.
+    pub fn on_session_start(&self, session: &Session) {
+        let Some(inbox) = session.inbox() else { return };
+        self.partner.inboxes.register(&inbox, session.outbox.clone());
+        let (store, outbox) = (self.partner.store.clone(), session.outbox.clone());
+        tokio::spawn(async move {
+            let unread = store.call(move |s| s.notifications(&inbox, true, None, crate::store::MAX_PAGE)).await;
+            match unread {
+                Ok(items) => items.into_iter().rev().for_each(|n| Inboxes::deliver_to(&outbox, n)),
+                Err(error) => tracing::error!(?error, "could not read unread notifications"),
+            }
+        });
+    }
 
     /// A session ended (after leaving its rooms).
-    pub fn on_session_end(&self, _session: &Session) {}
+    pub fn on_session_end(&self, session: &Session) {
+        if let Some(inbox) = session.inbox() {
+            self.partner.inboxes.unregister(&inbox, session.id());
+        }
+    }
+}
+
+/// The inbox a connection of this identity reads: agency staff share their agency's.
+pub fn inbox_of(identity: &crate::auth::Identity) -> String {
+    match (&identity.agency, identity.role) {
+        (Some(agency), Role::Agency) => agency_inbox(&agency.agency_id),
+        _ => user_inbox(&identity.user.id),
+    }
 }

@@ -8,6 +8,8 @@
 //! - [`auth`]: verifying platform tokens into an [`auth::Identity`];
 //! - [`commands`]: each request → rate limit → [`policy`] (role × command table) → its handler;
 //! - [`rooms`]: rooms in memory, their sequence, and the encode-once fan-out to members;
+//! - [`partner`]: Creator Partner Access — requests, decisions, grants, notifications, audit —
+//!   on the durable [`store`] (SQLite);
 //! - [`limits`], [`metrics`], [`config`], [`error`]: the supporting cast.
 //!
 //! Bytes → frames ([`stagehand_protocol::codec`]) → commands ([`stagehand_protocol::Command`]) →
@@ -25,9 +27,11 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod partner;
 pub mod policy;
 pub mod rooms;
 pub mod server;
+pub mod store;
 
 pub use config::Config;
 pub use hub::Hub;

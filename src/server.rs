@@ -22,9 +22,10 @@ pub struct RunningHub {
 pub async fn start(config: Config) -> std::io::Result<RunningHub> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let hub = Hub::new(config);
+    let hub = Hub::new(config).map_err(std::io::Error::other)?;
     tokio::spawn(ticker::run(
         hub.rooms.clone(),
+        hub.partner.clone(),
         Duration::from_millis(hub.config.viewer_count_interval_ms.max(10)),
         hub.shutdown.clone(),
     ));

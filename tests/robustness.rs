@@ -208,6 +208,7 @@ async fn staff_over_the_moderation_rate_limit_get_rate_limited_and_nothing_chang
     .await;
     let room = "r-rate";
     let (_creator, mut viewer) = live_room(&hub, Wire::Json, room, "cara").await;
+    hub.grant("cara", "acme", None, DAY).await;
     let mut agency = hub.agency(Wire::Json, "sam", "acme", "cara").await;
     ok_snapshot(agency.request(Command::Join { room: room.into() }).await.unwrap());
     let billboard = |id: &str| Billboard { billboard_id: id.into(), title: "t".into(), text: None, image_url: None, link_url: None };

@@ -29,6 +29,7 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
         let mut creator = hub.creator(wire, "cara").await;
         let snap = ok_snapshot(creator.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap());
         assert_eq!(snap.state, RoomState::Live);
+        hub.grant("cara", "acme", None, DAY).await;
         let mut agency = hub.agency(wire, "sam", "acme", "cara").await;
         ok_snapshot(agency.request(Command::Join { room: room.into() }).await.unwrap());
 
@@ -66,6 +67,7 @@ async fn only_the_creator_may_start_or_end_its_room() {
     for wire in Wire::BOTH {
         let hub = start().await;
         let room = "r-guard";
+        hub.grant("cara", "acme", None, DAY).await;
         let mut viewer = hub.viewer(wire, "vic").await;
         let mut agency = hub.agency(wire, "sam", "acme", "cara").await;
         let mut other_creator = hub.creator(wire, "otto").await;
@@ -104,6 +106,7 @@ async fn viewers_see_agency_actions_as_the_creators_and_staff_see_the_real_actor
         let hub = start().await;
         let room = "r-staff";
         let (mut creator, mut viewer) = live_room(&hub, wire, room, "cara").await;
+        hub.grant("cara", "acme", None, DAY).await;
         let mut agency = hub.agency(wire, "sam", "acme", "cara").await;
         let snap = ok_snapshot(agency.request(Command::Join { room: room.into() }).await.unwrap());
         assert_eq!(snap.staff.as_ref().map(|s| s.len()), Some(1));

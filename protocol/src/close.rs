@@ -24,7 +24,7 @@ impl CloseCode {
     /// The client did not read fast enough and an event that must not be lost could not be queued.
     /// Reconnect and rejoin; the snapshot shows the current state.
     pub const SLOW_CONSUMER: CloseCode = CloseCode(4008);
-    /// The creator revoked the agency's LIVE Manager access (unlink or decline).
+    /// The agency's LIVE Manager access was revoked (the link was ended) or never existed.
     pub const ACCESS_REVOKED: CloseCode = CloseCode(4010);
     /// The linking agreement, and with it the access, has ended.
     pub const ACCESS_EXPIRED: CloseCode = CloseCode(4011);

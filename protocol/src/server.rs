@@ -13,6 +13,8 @@ pub enum ServerMessage {
 }
 
 /// Messages that are not room events.
+// A reply is built, encoded and dropped at once; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Control {
@@ -24,7 +26,7 @@ pub enum Control {
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {
-    /// The request's `id`; absent when the frame was too broken to read one.
+    /// The request's `id`; `null` when the frame was too broken to read one.
     #[serde(default)]
     pub id: Option<u64>,
     pub ok: bool,
@@ -56,8 +58,23 @@ pub enum ReplyResult {
     Published { seq: u64 },
     /// `ping`.
     Pong { server_time: Millis },
-    /// `access_request`, `access_accept`, `access_decline`.
-    Request(AccessRequestInfo),
+    /// `access_request`.
+    Request { request: AccessRequestInfo },
+    /// `access_accept`, `access_decline`: the request, its link, and the grant an accept made.
+    Decision {
+        request: AccessRequestInfo,
+        link: LinkInfo,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grant: Option<GrantInfo>,
+    },
+    /// `unlink`: the ended link and the grant it revoked, if any.
+    Unlinked {
+        link: LinkInfo,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revoked: Option<GrantInfo>,
+    },
+    /// `report_agency`, `resume_agency`: the grant's new state.
+    Grant { grant: GrantInfo },
     Requests { items: Vec<AccessRequestInfo> },
     Links { items: Vec<LinkInfo> },
     Grants { items: Vec<GrantInfo> },

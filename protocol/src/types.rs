@@ -83,7 +83,7 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billboard: Option<Billboard>,
     pub viewer_count: u64,
-    /// Seq of the latest event; the next event this member receives has `seq + 1`.
+    /// Seq of the latest event; the next event that takes a seq has `seq + 1`.
     pub seq: u64,
     /// Staff stream position; only for creator and agency members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,9 +232,10 @@ pub struct GrantInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationInfo {
     pub notification_id: u64,
-    /// `access_requested`, `access_granted`, `access_declined`, `access_revoked`,
-    /// `access_suspended`, `access_resumed`, `link_declined`, `live_scheduled`, `staff_joined`,
-    /// `staff_left`.
+    /// To creators: `access_requested`, `live_scheduled`, `staff_joined`, `staff_left`, and
+    /// `access_revoked`/`unlinked` when the agency ends the link. To agencies: `access_granted`,
+    /// `link_accepted`, `access_declined`, `link_declined`, `access_revoked`/`unlinked` when the
+    /// creator ends the link, `access_suspended`, `access_resumed`.
     pub kind: String,
     pub created_at: Millis,
     pub read: bool,

@@ -3,20 +3,37 @@
 //! the handler → reply; and it counts what happened. One `match` picks the handler; each handler
 //! module owns one group of commands.
 
+mod partner;
 mod rooms;
 
+use crate::auth::Identity;
 use crate::conn::session::Session;
 use crate::error::{HubError, HubResult};
-use crate::policy::{self, Target};
+use crate::hub::Hub;
+use crate::partner::grants::Access;
+use crate::partner::inboxes::user_inbox;
+use crate::policy::{self, Allow, Target};
+use crate::rooms::Room;
+use crate::store::NewAudit;
+use serde_json::json;
 use stagehand_protocol::server::{Reply, ReplyResult};
 use stagehand_protocol::types::{Role, Scope};
 use stagehand_protocol::{Command, ErrorCode};
 
-/// Run one request from an authenticated session and build its reply.
+/// Run one request from an authenticated session and build its reply. Everything agency staff
+/// do or attempt is audited (with the real staff member) before the reply goes out; attempts
+/// refused by a rate limit are only counted, so a flood cannot grow the trail without bound.
 pub async fn dispatch(session: &mut Session, id: u64, command: Command) -> Reply {
     let hub = session.hub.clone();
     hub.metrics.event_in(command.name());
-    match run(session, &command).await {
+    let outcome = run(session, &command).await;
+    if let Some(identity) = session.identity.clone() {
+        let limited = matches!(&outcome, Err(e) if e.code == ErrorCode::RateLimited);
+        if identity.role == Role::Agency && policy::audited(&command) && !limited {
+            audit(&hub, &identity, &command, &outcome).await;
+        }
+    }
+    match outcome {
         Ok(result) => Reply::ok(id, result),
         Err(error) => {
             hub.metrics.error(error.code);
@@ -60,11 +77,22 @@ async fn run(session: &mut Session, command: &Command) -> HubResult<Option<Reply
         (None, Some(id)) => return Err(HubError::not_found(format!("no room `{id}`"))),
         (None, None) => None,
     };
-    let grant: Option<Vec<Scope>> = match identity.role {
-        Role::Agency => Some(Scope::ALL.to_vec()),
+    // Agency staff: the live grant of their agency for the creator, read from memory.
+    let mut access = Access::None;
+    if let (Some(agency), Allow::Granted(_)) = (&identity.agency, rule.agency) {
+        let creator = room_creator.as_deref().unwrap_or(&agency.creator_id);
+        access = hub.partner.access(creator, &agency.agency_id);
+    }
+    let grant: Option<&[Scope]> = match &access {
+        Access::Live(scopes) => Some(scopes),
         _ => None,
     };
-    policy::authorize(&identity, command, Target { room_creator: room_creator.as_deref(), grant: grant.as_deref() })?;
+    let target = Target { room_creator: room_creator.as_deref(), grant };
+    policy::authorize(&identity, command, target).map_err(|refused| match (&access, identity.role) {
+        // Say why access is missing when that is the reason.
+        (Access::Suspended | Access::Expired, Role::Agency) if grant.is_none() => crate::partner::access_error(&access),
+        _ => refused,
+    })?;
 
     match command {
         Command::Connect { .. } => Err(HubError::conflict("already connected")),
@@ -77,7 +105,73 @@ async fn run(session: &mut Session, command: &Command) -> HubResult<Option<Reply
         | Command::ScheduleRoom { .. }
         | Command::DeployBillboard { .. }
         | Command::RemoveBillboard { .. }
-        | Command::DeleteComment { .. } => rooms::handle(session, &identity, room, command).map(Some),
-        _ => Err(HubError::unavailable(format!("`{}` is not available on this hub yet", command.name()))),
+        | Command::DeleteComment { .. } => {
+            let result = rooms::handle(session, &identity, room.clone(), command)?;
+            after_room_command(&hub, &identity, command, room.as_ref()).await;
+            Ok(Some(result))
+        }
+        _ => partner::handle(&hub, &identity, command).await.map(Some),
+    }
+}
+
+/// What the creator is told about agency staff in its rooms.
+async fn after_room_command(hub: &Hub, identity: &Identity, command: &Command, room: Option<&std::sync::Arc<Room>>) {
+    let Some(agency) = &identity.agency else { return };
+    match command {
+        Command::Join { .. } | Command::Leave { .. } => {
+            if let Some(room) = room {
+                staff_presence_changed(hub, identity, room, matches!(command, Command::Join { .. }));
+            }
+        }
+        Command::ScheduleRoom { room, title, starts_at } => {
+            let data = json!({
+                "room": room, "title": title, "starts_at": starts_at,
+                "agency_id": agency.agency_id, "agency_name": agency.agency_name,
+                "staff_id": identity.user.id, "staff_name": identity.user.name,
+            });
+            if let Err(error) = hub.partner.notify(&user_inbox(&agency.creator_id), "live_scheduled", data).await {
+                tracing::error!(?error, "could not notify the creator of a scheduled LIVE");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Tell the creator that agency staff joined or left one of its rooms (stored, then pushed).
+pub fn staff_presence_changed(hub: &Hub, identity: &Identity, room: &Room, joined: bool) {
+    let Some(agency) = &identity.agency else { return };
+    let data = json!({
+        "room": room.id, "agency_id": agency.agency_id, "agency_name": agency.agency_name,
+        "staff_id": identity.user.id, "staff_name": identity.user.name,
+    });
+    let kind = if joined { "staff_joined" } else { "staff_left" };
+    hub.partner.notify_later(user_inbox(&room.creator.id), kind, data);
+}
+
+/// Append the audit record of an agency command, with its outcome.
+async fn audit(hub: &Hub, identity: &Identity, command: &Command, outcome: &HubResult<Option<ReplyResult>>) {
+    let Some(agency) = &identity.agency else { return };
+    let creator_id = command
+        .room()
+        .and_then(|id| hub.rooms.find(id))
+        .map(|room| room.creator.id.clone())
+        .unwrap_or_else(|| agency.creator_id.clone());
+    let (outcome, detail) = match outcome {
+        Ok(_) => ("ok".to_string(), None),
+        Err(error) => (error.code.as_str().to_string(), Some(error.message.clone())),
+    };
+    let entry = NewAudit {
+        creator_id,
+        agency_id: agency.agency_id.clone(),
+        staff_id: identity.user.id.clone(),
+        staff_name: identity.user.name.clone(),
+        room: command.room().map(str::to_string),
+        command: command.name().to_string(),
+        outcome,
+        detail,
+    };
+    if let Err(error) = hub.partner.audit(entry).await {
+        hub.metrics.error(error.code);
+        tracing::error!(?error, "could not write an audit record");
     }
 }

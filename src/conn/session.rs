@@ -170,10 +170,19 @@ impl Session {
         }
     }
 
+    /// The inbox this session reads, once authenticated.
+    pub fn inbox(&self) -> Option<String> {
+        self.identity.as_ref().map(crate::hub::inbox_of)
+    }
+
     /// Leave every room and release what the session registered.
     pub fn finish(&mut self) {
         for room in self.joined.drain(..) {
-            room.leave(self.outbox.id);
+            if room.leave(self.outbox.id) {
+                if let Some(identity) = &self.identity {
+                    crate::commands::staff_presence_changed(&self.hub, identity, &room, false);
+                }
+            }
         }
         if let Some(identity) = &self.identity {
             self.hub.metrics.connection_closed(identity.role.as_str());

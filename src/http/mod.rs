@@ -1,9 +1,11 @@
 //! The HTTP side of the hub's one port: the router, API-key auth, and JSON error bodies.
 //!
 //! - `ops.rs`: `/healthz`, `/readyz`, `/metrics`;
-//! - `rooms_api.rs`: backends schedule rooms and publish orders and activity into them.
+//! - `rooms_api.rs`: backends schedule rooms and publish orders and activity into them;
+//! - `partner_api.rs`: Creator Partner Access for backends (requests, decisions, grants, audit).
 
 mod ops;
+mod partner_api;
 mod rooms_api;
 
 use crate::error::HubError;
@@ -23,6 +25,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(hub: Arc<Hub>) -> Router {
     let api = rooms_api::routes()
+        .merge(partner_api::routes())
         .layer(middleware::from_fn_with_state(hub.clone(), require_api_key))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()

@@ -12,6 +12,7 @@ use crate::error::{HubError, HubResult};
 use crate::limits::Limiters;
 use crate::metrics::Metrics;
 use stagehand_protocol::server::{EndReason, Event, EventBody};
+use stagehand_protocol::CloseCode;
 use stagehand_protocol::types::{Actor, Billboard, BillboardAction, Millis, Operator, RoomState, Snapshot};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -136,6 +137,36 @@ impl Room {
     pub fn is_member(&self, id: ConnId) -> bool {
         let inner = self.lock();
         inner.viewers.contains_key(&id) || inner.staff.contains_key(&id)
+    }
+
+    /// The agencies that have staff in the room now.
+    pub fn staff_agencies(&self) -> Vec<String> {
+        let inner = self.lock();
+        let mut agencies: Vec<String> =
+            inner.staff.values().filter_map(|m| m.operator.as_ref().map(|o| o.agency_id.clone())).collect();
+        agencies.sort();
+        agencies.dedup();
+        agencies
+    }
+
+    /// Close every connection of `agency_id`'s staff in this room (their access ended) and
+    /// announce that they left.
+    pub fn expel_agency(&self, agency_id: &str, code: CloseCode, detail: &str) {
+        let mut inner = self.lock();
+        let leaving: Vec<ConnId> = inner
+            .staff
+            .iter()
+            .filter(|(_, m)| m.operator.as_ref().is_some_and(|o| o.agency_id == agency_id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in leaving {
+            if let Some(StaffMember { outbox, operator: Some(staff) }) = inner.staff.remove(&id) {
+                outbox.close(code, detail);
+                if inner.state != RoomState::Ended {
+                    self.publish_locked(&mut inner, EventBody::StaffLeft { staff });
+                }
+            }
+        }
     }
 
     /// The snapshot as `audience` sees it.

@@ -11,6 +11,8 @@ use tempfile::TempDir;
 
 pub const SECRET: &str = "test-secret";
 pub const API_KEY: &str = "test-api-key";
+/// A day in milliseconds: an agreement that outlasts any test.
+pub const DAY: u64 = 24 * 3600 * 1000;
 
 pub struct TestHub {
     pub running: Option<RunningHub>,
@@ -123,6 +125,25 @@ impl TestHub {
         let response = self.http.get(format!("{}{path}", self.http_url)).bearer_auth(API_KEY).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Link `agency` to `creator` with LIVE Manager access (all scopes unless given), through the
+    /// backend API: a bundled request, accepted by the creator. Returns the request id.
+    pub async fn grant(&self, creator: &str, agency: &str, scopes: Option<Vec<&str>>, agreement_ms: u64) -> String {
+        let mut body = serde_json::json!({
+            "creator_id": creator, "agency_id": agency, "agency_name": format!("{agency} Ltd"),
+            "requested_by": "backend", "link": {"agreement_ends_at": stagehand::clock::now_ms() + agreement_ms},
+        });
+        if let Some(scopes) = scopes {
+            body["scopes"] = scopes.into();
+        }
+        let (status, request) = self.api_post("/api/v1/access-requests", body).await;
+        assert_eq!(status, 201, "{request}");
+        let id = request["request_id"].as_str().unwrap().to_string();
+        let (status, decision) =
+            self.api_post(&format!("/api/v1/access-requests/{id}/accept"), serde_json::json!({"creator_id": creator})).await;
+        assert_eq!(status, 200, "{decision}");
+        id
     }
 
     pub async fn metrics(&self) -> String {
