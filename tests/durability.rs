@@ -1,0 +1,104 @@
+//! What the hub acknowledged survives `kill -9`: the real `stagehand` binary gets a grant, a
+//! notification and an audit record acknowledged, is killed with SIGKILL, restarts on the same
+//! data directory, and still has all three — and enforces the grant again at once.
+
+mod common;
+
+use common::{assert_error, assert_ok, ok_snapshot, API_KEY, SECRET};
+use stagehand::auth::TokenKeys;
+use stagehand::client::{Auth, Client};
+use stagehand_protocol::types::Role;
+use stagehand_protocol::{Claims, Command, ErrorCode, Wire};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command as Process, Stdio};
+
+/// Start the binary on a free port and return it with its address (read from its JSON log).
+fn spawn_hub(data_dir: &Path) -> (Child, String) {
+    let mut child = Process::new(env!("CARGO_BIN_EXE_stagehand"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("STAGEHAND_JWT_SECRET", SECRET)
+        .env("STAGEHAND_API_KEY", API_KEY)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the stagehand binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("the hub logs its address").expect("a log line");
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if let Some(addr) = entry["fields"]["addr"].as_str() {
+            break addr.to_string();
+        }
+    };
+    // Keep draining the log so the hub never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn token(keys: &TokenKeys, sub: &str, role: Role, agency: Option<&str>) -> String {
+    keys.sign(&Claims {
+        sub: sub.into(),
+        name: format!("{sub} name"),
+        role,
+        exp: stagehand::clock::now_ms() / 1000 + 3600,
+        agency: agency.map(str::to_string),
+        agency_name: None,
+        creator: agency.map(|_| "cara".to_string()),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TokenKeys::new(SECRET, 0);
+    let http = reqwest::Client::new();
+    let (mut hub, addr) = spawn_hub(dir.path());
+    let ws = format!("ws://{addr}/ws");
+
+    // The agency asks (the creator's notification is stored), the creator accepts (the grant is
+    // stored), staff attempt to end the creator's LIVE (the refusal is audited) — each acknowledged.
+    let mut console = Client::connect(&ws, Wire::MsgPack, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
+    let ends = stagehand::clock::now_ms() + 24 * 3600 * 1000;
+    let reply = console
+        .request(Command::AccessRequest {
+            creator: "cara".into(),
+            link: Some(stagehand_protocol::client::NewLink { agreement_ends_at: ends }),
+            live_access: true,
+            scopes: None,
+        })
+        .await
+        .unwrap();
+    assert_ok(&reply);
+    let Some(stagehand_protocol::server::ReplyResult::Request { request }) = reply.result else { panic!() };
+    let mut cara = Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
+    assert_ok(&cara.request(Command::AccessAccept { request_id: request.request_id.clone() }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None }).await.unwrap());
+    assert_error(&console.request(Command::EndRoom { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
+
+    hub.kill().expect("SIGKILL");
+    hub.wait().unwrap();
+
+    let (mut hub, addr) = spawn_hub(dir.path());
+    let api = |path: &str| http.get(format!("http://{addr}/api/v1{path}")).bearer_auth(API_KEY).send();
+    let grants: serde_json::Value = api("/grants?creator_id=cara&live_only=true").await.unwrap().json().await.unwrap();
+    assert_eq!(grants["items"][0]["agency_id"], "acme", "{grants}");
+    let inbox: serde_json::Value = api("/notifications?recipient=user:cara").await.unwrap().json().await.unwrap();
+    assert!(inbox["items"].as_array().unwrap().iter().any(|n| n["kind"] == "access_requested"), "{inbox}");
+    let audit: serde_json::Value = api("/audit?creator_id=cara").await.unwrap().json().await.unwrap();
+    let refused = audit["items"].as_array().unwrap().iter().find(|a| a["command"] == "end_room").cloned();
+    let refused = refused.unwrap_or_else(|| panic!("the refused end_room is in the audit: {audit}"));
+    assert_eq!((refused["staff_id"].as_str(), refused["outcome"].as_str()), (Some("sam"), Some("forbidden")));
+
+    // The grant works from memory again right after the restart.
+    let ws = format!("ws://{addr}/ws");
+    let mut cara = Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
+    ok_snapshot(cara.request(Command::StartRoom { room: "show-2".into(), title: None }).await.unwrap());
+    let mut sam = Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
+    ok_snapshot(sam.request(Command::Join { room: "show-2".into() }).await.unwrap());
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+}
