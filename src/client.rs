@@ -2,11 +2,11 @@
 //! It speaks either wire format, authenticates by header or by `connect` frame, matches replies
 //! to requests by `id`, and keeps whatever arrives in between for the caller.
 
+use futures::{SinkExt, StreamExt};
 use stagehand_protocol::server::{Control, Event, Reply, ServerMessage, Welcome};
 use stagehand_protocol::{codec, ClientMessage, Command, Wire};
 use std::collections::VecDeque;
 use std::time::Duration;
-use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;

@@ -141,8 +141,7 @@ impl Config {
                 merged.insert(key, value);
             }
         }
-        let config: Config =
-            merged.try_into().map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let config: Config = merged.try_into().map_err(|source| ConfigError::Parse { path: path.into(), source })?;
         config.validate()?;
         Ok(config)
     }

@@ -87,7 +87,9 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     if config.jwt_secret == "stagehand-dev-secret" || config.api_key == "stagehand-dev-api-key" {
-        tracing::warn!("using the built-in development secret or API key; set STAGEHAND_JWT_SECRET and STAGEHAND_API_KEY");
+        tracing::warn!(
+            "using the built-in development secret or API key; set STAGEHAND_JWT_SECRET and STAGEHAND_API_KEY"
+        );
     }
     let running = stagehand::start(config).await.context("starting the hub")?;
     wait_for_signal().await;

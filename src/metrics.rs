@@ -84,8 +84,16 @@ impl Metrics {
         registry.register("rooms", "Rooms in memory by state", self.rooms.clone());
         registry.register("events_in", "Requests and backend events received by type", self.events_in.clone());
         registry.register("deliveries", "Frames queued to connections", self.deliveries.clone());
-        registry.register("dropped_events", "Droppable events not queued to a full connection", self.dropped_events.clone());
-        registry.register("slow_consumer_closes", "Connections closed as slow consumers", self.slow_consumer_closes.clone());
+        registry.register(
+            "dropped_events",
+            "Droppable events not queued to a full connection",
+            self.dropped_events.clone(),
+        );
+        registry.register(
+            "slow_consumer_closes",
+            "Connections closed as slow consumers",
+            self.slow_consumer_closes.clone(),
+        );
         registry.register("errors", "Error replies by code", self.errors.clone());
         registry.register("rate_limited", "Requests refused by a rate limit, by limit", self.rate_limited.clone());
         registry.register("invalid_frames", "Frames that could not be decoded", self.invalid_frames.clone());

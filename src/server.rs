@@ -32,7 +32,8 @@ pub async fn start(config: Config) -> std::io::Result<RunningHub> {
     let router = crate::http::router(hub.clone());
     let shutdown = hub.shutdown.clone();
     let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(shutdown.cancelled_owned());
+        let serve =
+            axum::serve(listener, router.into_make_service()).with_graceful_shutdown(shutdown.cancelled_owned());
         if let Err(error) = serve.await {
             tracing::error!(%error, "HTTP server stopped");
         }

@@ -61,7 +61,10 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
 
     // The agency asks (the creator's notification is stored), the creator accepts (the grant is
     // stored), staff attempt to end the creator's LIVE (the refusal is audited) — each acknowledged.
-    let mut console = Client::connect(&ws, Wire::MsgPack, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
+    let mut console =
+        Client::connect(&ws, Wire::MsgPack, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme"))))
+            .await
+            .unwrap();
     let ends = stagehand::clock::now_ms() + 24 * 3600 * 1000;
     let reply = console
         .request(Command::AccessRequest {
@@ -74,7 +77,8 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
         .unwrap();
     assert_ok(&reply);
     let Some(stagehand_protocol::server::ReplyResult::Request { request }) = reply.result else { panic!() };
-    let mut cara = Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
+    let mut cara =
+        Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
     assert_ok(&cara.request(Command::AccessAccept { request_id: request.request_id.clone() }).await.unwrap());
     ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None }).await.unwrap());
     assert_error(&console.request(Command::EndRoom { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
@@ -95,9 +99,11 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
 
     // The grant works from memory again right after the restart.
     let ws = format!("ws://{addr}/ws");
-    let mut cara = Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
+    let mut cara =
+        Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
     ok_snapshot(cara.request(Command::StartRoom { room: "show-2".into(), title: None }).await.unwrap());
-    let mut sam = Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
+    let mut sam =
+        Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
     ok_snapshot(sam.request(Command::Join { room: "show-2".into() }).await.unwrap());
     hub.kill().unwrap();
     hub.wait().unwrap();

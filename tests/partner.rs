@@ -22,8 +22,14 @@ fn ends_in(ms: u64) -> Option<NewLink> {
 }
 
 /// Send an access request from an agency console; returns the request.
-async fn ask(agency: &mut Client, link: Option<NewLink>, live_access: bool, scopes: Option<Vec<Scope>>) -> AccessRequestInfo {
-    let reply = agency.request(Command::AccessRequest { creator: "cara".into(), link, live_access, scopes }).await.unwrap();
+async fn ask(
+    agency: &mut Client,
+    link: Option<NewLink>,
+    live_access: bool,
+    scopes: Option<Vec<Scope>>,
+) -> AccessRequestInfo {
+    let reply =
+        agency.request(Command::AccessRequest { creator: "cara".into(), link, live_access, scopes }).await.unwrap();
     match reply.result {
         Some(ReplyResult::Request { request }) => request,
         other => panic!("expected a request, got {other:?} ({:?})", reply.error),
@@ -100,7 +106,9 @@ async fn link_then_access_declined_keeps_the_link_then_accepted_lets_the_agency_
         assert_eq!(grant.expires_at, link_only.agreement_ends_at);
         assert_eq!(notification(&mut console).await.kind, "access_granted");
         ok_snapshot(console.request(Command::Join { room: "show".into() }).await.unwrap());
-        assert_ok(&console.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap());
+        assert_ok(
+            &console.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap(),
+        );
         // The creator is told staff joined, in its inbox too.
         let n = notification_of(&mut cara, "staff_joined").await;
         assert_eq!(n.data["staff_id"], "sam");
@@ -116,7 +124,12 @@ async fn declining_a_bundled_request_cancels_the_whole_link() {
     let mut console = hub.agency(Wire::Json, "sam", "acme", "cara").await;
     let bundled = ask(&mut console, ends_in(DAY), true, None).await;
     assert_eq!(bundled.kind, RequestKind::LinkAndAccess);
-    let pending = match cara.request(Command::ListAccessRequests { status: Some(RequestStatus::Pending) }).await.unwrap().result {
+    let pending = match cara
+        .request(Command::ListAccessRequests { status: Some(RequestStatus::Pending) })
+        .await
+        .unwrap()
+        .result
+    {
         Some(ReplyResult::Requests { items }) => items,
         other => panic!("{other:?}"),
     };
@@ -125,7 +138,10 @@ async fn declining_a_bundled_request_cancels_the_whole_link() {
     assert_eq!(link_status(&mut cara).await, [LinkStatus::Declined]);
     assert_eq!(notification(&mut console).await.kind, "link_declined");
     // Deciding twice is a conflict; nothing to operate with.
-    assert_error(&cara.request(Command::AccessAccept { request_id: bundled.request_id.clone() }).await.unwrap(), ErrorCode::Conflict);
+    assert_error(
+        &cara.request(Command::AccessAccept { request_id: bundled.request_id.clone() }).await.unwrap(),
+        ErrorCode::Conflict,
+    );
     let (status, grants) = hub.api_get("/api/v1/grants?creator_id=cara&live_only=true").await;
     assert_eq!((status, grants["items"].as_array().map(Vec::len)), (200, Some(0)));
 }
@@ -165,7 +181,9 @@ async fn access_ends_by_itself_when_the_agreement_ends() {
     hub.grant("cara", "acme", None, 1_500).await;
     let mut operator = hub.agency(Wire::Json, "sam", "acme", "cara").await;
     ok_snapshot(operator.request(Command::Join { room: "show".into() }).await.unwrap());
-    assert_ok(&operator.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap());
+    assert_ok(
+        &operator.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap(),
+    );
     // No restart, no call: the agreement's end closes the connection within a second.
     let (code, _) = operator.closed().await.unwrap();
     assert_eq!(code, CloseCode::ACCESS_EXPIRED.0);
@@ -184,7 +202,10 @@ async fn reporting_an_agency_suspends_it_at_once_until_the_creator_resumes() {
     let mut operator = hub.agency(Wire::MsgPack, "sam", "acme", "cara").await;
     ok_snapshot(operator.request(Command::Join { room: "show".into() }).await.unwrap());
 
-    let reply = cara.request(Command::ReportAgency { agency: "acme".into(), reason: Some("odd deletes".into()) }).await.unwrap();
+    let reply = cara
+        .request(Command::ReportAgency { agency: "acme".into(), reason: Some("odd deletes".into()) })
+        .await
+        .unwrap();
     assert_ok(&reply);
     assert_eq!(operator.closed().await.unwrap().0, CloseCode::ACCESS_SUSPENDED.0);
     notification_of(&mut console, "access_suspended").await;
@@ -196,7 +217,8 @@ async fn reporting_an_agency_suspends_it_at_once_until_the_creator_resumes() {
     notification_of(&mut console, "access_resumed").await;
     ok_snapshot(console.request(Command::Join { room: "show".into() }).await.unwrap());
 
-    let audit = match cara.request(Command::ListAudit { agency: None, before: None, limit: None }).await.unwrap().result {
+    let audit = match cara.request(Command::ListAudit { agency: None, before: None, limit: None }).await.unwrap().result
+    {
         Some(ReplyResult::Audit { items, .. }) => items,
         other => panic!("{other:?}"),
     };
@@ -214,7 +236,8 @@ async fn scoped_grants_allow_only_what_was_granted() {
     let reply = viewer.request(Command::Comment { room: "show".into(), text: "buy crypto".into() }).await.unwrap();
     let Some(ReplyResult::Comment { comment_id, .. }) = reply.result else { panic!("{reply:?}") };
     assert_ok(&moderator.request(Command::DeleteComment { room: "show".into(), comment_id }).await.unwrap());
-    let reply = moderator.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap();
+    let reply =
+        moderator.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap();
     assert_error(&reply, ErrorCode::Forbidden);
     assert!(reply.error.unwrap().message.contains("billboards"));
 }
@@ -232,9 +255,11 @@ async fn notifications_wait_for_offline_creators_and_ack_marks_them_read() {
     assert!(matches!(reply.result, Some(ReplyResult::Acked { updated: 1 })));
     cara.close().await;
     let mut cara = hub.creator(Wire::MsgPack, "cara").await;
-    let reply = cara.request(Command::ListNotifications { unread_only: true, before: None, limit: None }).await.unwrap();
+    let reply =
+        cara.request(Command::ListNotifications { unread_only: true, before: None, limit: None }).await.unwrap();
     assert!(matches!(reply.result, Some(ReplyResult::Notifications { ref items }) if items.is_empty()), "{reply:?}");
-    let reply = cara.request(Command::ListNotifications { unread_only: false, before: None, limit: None }).await.unwrap();
+    let reply =
+        cara.request(Command::ListNotifications { unread_only: false, before: None, limit: None }).await.unwrap();
     match reply.result {
         Some(ReplyResult::Notifications { items }) => assert!(items.len() == 1 && items[0].read),
         other => panic!("{other:?}"),
@@ -248,14 +273,20 @@ async fn an_agency_scheduling_a_live_notifies_the_creator() {
     let mut cara = hub.creator(Wire::Json, "cara").await;
     let mut planner = hub.agency(Wire::Json, "sam", "acme", "cara").await;
     let starts_at = stagehand::clock::now_ms() + 3_600_000;
-    let reply = planner.request(Command::ScheduleRoom { room: "friday".into(), title: "Friday deals".into(), starts_at }).await.unwrap();
+    let reply = planner
+        .request(Command::ScheduleRoom { room: "friday".into(), title: "Friday deals".into(), starts_at })
+        .await
+        .unwrap();
     ok_snapshot(reply);
     let n = notification_of(&mut cara, "live_scheduled").await;
     assert_eq!((n.data["room"].as_str(), n.data["staff_id"].as_str()), (Some("friday"), Some("sam")));
     // Viewers can wait in the scheduled room; only cara can start it.
     let mut viewer = hub.viewer(Wire::Json, "v").await;
     ok_snapshot(viewer.request(Command::Join { room: "friday".into() }).await.unwrap());
-    assert_error(&planner.request(Command::StartRoom { room: "friday".into(), title: None }).await.unwrap(), ErrorCode::Forbidden);
+    assert_error(
+        &planner.request(Command::StartRoom { room: "friday".into(), title: None }).await.unwrap(),
+        ErrorCode::Forbidden,
+    );
     ok_snapshot(cara.request(Command::StartRoom { room: "friday".into(), title: None }).await.unwrap());
     assert_eq!(viewer.next_non_count_event().await.unwrap().body.name(), "room_started");
 }
@@ -268,7 +299,10 @@ async fn the_audit_trail_shows_refused_attempts_with_the_real_staff_member_to_th
     let mut sam = hub.agency(Wire::Json, "sam", "acme", "cara").await;
     ok_snapshot(sam.request(Command::Join { room: "show".into() }).await.unwrap());
     assert_error(&sam.request(Command::EndRoom { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
-    assert_error(&sam.request(Command::StartRoom { room: "next".into(), title: None }).await.unwrap(), ErrorCode::Forbidden);
+    assert_error(
+        &sam.request(Command::StartRoom { room: "next".into(), title: None }).await.unwrap(),
+        ErrorCode::Forbidden,
+    );
     assert_ok(&sam.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap());
 
     let page = |before| Command::ListAudit { agency: Some("acme".into()), before, limit: Some(2) };
@@ -276,10 +310,10 @@ async fn the_audit_trail_shows_refused_attempts_with_the_real_staff_member_to_th
         Some(ReplyResult::Audit { items, next_before }) => (items, next_before),
         other => panic!("{other:?}"),
     };
-    assert_eq!(items.iter().map(|a| (a.command.as_str(), a.outcome.as_str())).collect::<Vec<_>>(), [
-        ("deploy_billboard", "ok"),
-        ("start_room", "forbidden")
-    ]);
+    assert_eq!(
+        items.iter().map(|a| (a.command.as_str(), a.outcome.as_str())).collect::<Vec<_>>(),
+        [("deploy_billboard", "ok"), ("start_room", "forbidden")]
+    );
     assert!(items.iter().all(|a| a.staff_id == "sam" && a.agency_id == "acme"));
     let older = match cara.request(page(next)).await.unwrap().result {
         Some(ReplyResult::Audit { items, .. }) => items,

@@ -23,16 +23,17 @@ async fn missing_bad_and_expired_tokens_are_refused_with_their_close_codes() {
         agency_name: None,
         creator: None,
     });
-    let forged = stagehand::auth::TokenKeys::new("not-the-secret", 0).sign(&Claims {
-        sub: "v".into(),
-        name: "V".into(),
-        role: Role::Viewer,
-        exp: now_secs() + 3600,
-        agency: None,
-        agency_name: None,
-        creator: None,
-    })
-    .unwrap();
+    let forged = stagehand::auth::TokenKeys::new("not-the-secret", 0)
+        .sign(&Claims {
+            sub: "v".into(),
+            name: "V".into(),
+            role: Role::Viewer,
+            exp: now_secs() + 3600,
+            agency: None,
+            agency_name: None,
+            creator: None,
+        })
+        .unwrap();
     let agency_without_creator = hub.token_with(Claims {
         sub: "s".into(),
         name: "S".into(),
@@ -211,10 +212,19 @@ async fn staff_over_the_moderation_rate_limit_get_rate_limited_and_nothing_chang
     hub.grant("cara", "acme", None, DAY).await;
     let mut agency = hub.agency(Wire::Json, "sam", "acme", "cara").await;
     ok_snapshot(agency.request(Command::Join { room: room.into() }).await.unwrap());
-    let billboard = |id: &str| Billboard { billboard_id: id.into(), title: "t".into(), text: None, image_url: None, link_url: None };
-    assert_ok(&agency.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b1") }).await.unwrap());
+    let billboard = |id: &str| Billboard {
+        billboard_id: id.into(),
+        title: "t".into(),
+        text: None,
+        image_url: None,
+        link_url: None,
+    };
+    assert_ok(
+        &agency.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b1") }).await.unwrap(),
+    );
     assert_ok(&agency.request(Command::RemoveBillboard { room: room.into() }).await.unwrap());
-    let reply = agency.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b2") }).await.unwrap();
+    let reply =
+        agency.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b2") }).await.unwrap();
     assert_error(&reply, ErrorCode::RateLimited);
     assert!(reply.error.unwrap().retry_after_ms.unwrap() > 1000);
     let (_, snapshot) = hub.api_get(&format!("/api/v1/rooms/{room}")).await;

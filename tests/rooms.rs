@@ -18,7 +18,10 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
         let room = "live-1";
         // A viewer may join a room that is scheduled but not live yet.
         let (status, _) = hub
-            .api_put(&format!("/api/v1/rooms/{room}"), serde_json::json!({"creator_id": "cara", "creator_name": "Cara", "title": "Soon"}))
+            .api_put(
+                &format!("/api/v1/rooms/{room}"),
+                serde_json::json!({"creator_id": "cara", "creator_name": "Cara", "title": "Soon"}),
+            )
             .await;
         assert_eq!(status, 200);
         let mut early = hub.viewer(wire, "early").await;
@@ -36,7 +39,9 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
         assert_ok(&early.request(Command::Comment { room: room.into(), text: "hello".into() }).await.unwrap());
         let (status, body) = hub.publish(room, order("o-1")).await;
         assert_eq!(status, 202, "{body}");
-        assert_ok(&creator.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b1") }).await.unwrap());
+        assert_ok(
+            &creator.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b1") }).await.unwrap(),
+        );
         assert_ok(&creator.request(Command::EndRoom { room: room.into() }).await.unwrap());
 
         let viewer_events = events(&mut early, 5).await;
@@ -47,8 +52,7 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
 
         // The agency joined after room_started (its own arrival is a staff-only event that repeats
         // the latest seq); it sees the rest in the same order.
-        let agency_events: Vec<_> =
-            events(&mut agency, 5).await.into_iter().map(|e| (e.seq, e.body.name())).collect();
+        let agency_events: Vec<_> = events(&mut agency, 5).await.into_iter().map(|e| (e.seq, e.body.name())).collect();
         assert_eq!(
             agency_events,
             [(1, "staff_joined"), (2, "comment"), (3, "order"), (4, "billboard"), (5, "room_ended")]
@@ -58,7 +62,10 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
         let mut late = hub.viewer(wire, "late").await;
         let snap = ok_snapshot(late.request(Command::Join { room: room.into() }).await.unwrap());
         assert_eq!((snap.state, snap.seq), (RoomState::Ended, 5));
-        assert_error(&late.request(Command::Comment { room: room.into(), text: "hi".into() }).await.unwrap(), ErrorCode::NotLive);
+        assert_error(
+            &late.request(Command::Comment { room: room.into(), text: "hi".into() }).await.unwrap(),
+            ErrorCode::NotLive,
+        );
     }
 }
 
@@ -72,8 +79,14 @@ async fn only_the_creator_may_start_or_end_its_room() {
         let mut agency = hub.agency(wire, "sam", "acme", "cara").await;
         let mut other_creator = hub.creator(wire, "otto").await;
         // Nobody but cara may start cara's room, even before it exists.
-        assert_error(&agency.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(), ErrorCode::Forbidden);
-        assert_error(&viewer.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(), ErrorCode::Forbidden);
+        assert_error(
+            &agency.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(),
+            ErrorCode::Forbidden,
+        );
+        assert_error(
+            &viewer.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(),
+            ErrorCode::Forbidden,
+        );
         let (status, _) = hub.api_get(&format!("/api/v1/rooms/{room}")).await;
         assert_eq!(status, 404, "refused starts create nothing");
 
@@ -82,7 +95,10 @@ async fn only_the_creator_may_start_or_end_its_room() {
         for client in [&mut viewer, &mut agency, &mut other_creator] {
             ok_snapshot(client.request(Command::Join { room: room.into() }).await.unwrap());
             assert_error(&client.request(Command::EndRoom { room: room.into() }).await.unwrap(), ErrorCode::Forbidden);
-            assert_error(&client.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(), ErrorCode::Forbidden);
+            assert_error(
+                &client.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(),
+                ErrorCode::Forbidden,
+            );
         }
         let (_, snapshot) = hub.api_get(&format!("/api/v1/rooms/{room}")).await;
         assert_eq!(snapshot["state"], "live", "the room is unchanged");
@@ -122,7 +138,9 @@ async fn viewers_see_agency_actions_as_the_creators_and_staff_see_the_real_actor
         assert_eq!(joined.staff_seq, Some(1));
 
         assert_ok(&agency.request(Command::Comment { room: room.into(), text: "welcome all".into() }).await.unwrap());
-        assert_ok(&agency.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b") }).await.unwrap());
+        assert_ok(
+            &agency.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b") }).await.unwrap(),
+        );
         let reply = viewer.request(Command::Comment { room: room.into(), text: "spam".into() }).await.unwrap();
         let Some(ReplyResult::Comment { comment_id, .. }) = reply.result else { panic!("{reply:?}") };
         assert_ok(&agency.request(Command::DeleteComment { room: room.into(), comment_id }).await.unwrap());
@@ -131,8 +149,12 @@ async fn viewers_see_agency_actions_as_the_creators_and_staff_see_the_real_actor
         let seen = events(&mut viewer, 4).await;
         assert_eq!(names(&seen), ["comment", "billboard", "comment", "comment_deleted"]);
         for event in &seen {
-            let text = String::from_utf8(stagehand_protocol::codec::encode(Wire::Json, event).unwrap().to_vec()).unwrap();
-            assert!(!text.contains("sam") && !text.contains("acme") && !text.contains("operator"), "viewer saw staff: {text}");
+            let text =
+                String::from_utf8(stagehand_protocol::codec::encode(Wire::Json, event).unwrap().to_vec()).unwrap();
+            assert!(
+                !text.contains("sam") && !text.contains("acme") && !text.contains("operator"),
+                "viewer saw staff: {text}"
+            );
         }
         match &seen[0].body {
             EventBody::Comment { author, .. } => assert_eq!(author.id, "cara"),
@@ -162,7 +184,9 @@ async fn a_late_joiner_gets_a_snapshot_of_the_current_state() {
     let hub = start().await;
     let room = "r-snap";
     let (mut creator, _viewer) = live_room(&hub, Wire::MsgPack, room, "cara").await;
-    assert_ok(&creator.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b9") }).await.unwrap());
+    assert_ok(
+        &creator.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b9") }).await.unwrap(),
+    );
     let mut late = hub.viewer(Wire::Json, "late").await;
     let snap = ok_snapshot(late.request(Command::Join { room: room.into() }).await.unwrap());
     assert_eq!(snap.state, RoomState::Live);
@@ -212,6 +236,7 @@ async fn backend_events_need_the_api_key_a_live_room_and_a_known_type() {
     let big = "x".repeat(100 * 1024);
     let (status, body) = hub.publish("r-live", serde_json::json!({"type": "activity", "kind": "k", "text": big})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (413, Some("too_large")));
-    let (status, body) = hub.publish("r-live", serde_json::json!({"type": "activity", "kind": "follow", "text": "Ann followed"})).await;
+    let (status, body) =
+        hub.publish("r-live", serde_json::json!({"type": "activity", "kind": "follow", "text": "Ann followed"})).await;
     assert_eq!((status, body["seq"].as_u64()), (202, Some(2)));
 }

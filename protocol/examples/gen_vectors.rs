@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 /// One vector: a request or something the hub sends.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // built once per vector file, in a test
 pub enum Vector {
     Client(ClientMessage),
     Server(ServerMessage),
@@ -364,7 +365,10 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
             "reply_decision",
             ok(16, ReplyResult::Decision { request: request_info(), link: link_info(), grant: Some(grant_info()) }),
         ),
-        ("reply_decision_declined", ok(17, ReplyResult::Decision { request: request_info(), link: link_info(), grant: None })),
+        (
+            "reply_decision_declined",
+            ok(17, ReplyResult::Decision { request: request_info(), link: link_info(), grant: None }),
+        ),
         ("reply_unlinked", ok(19, ReplyResult::Unlinked { link: link_info(), revoked: Some(grant_info()) })),
         ("reply_grant", ok(20, ReplyResult::Grant { grant: grant_info() })),
         ("reply_requests", ok(18, ReplyResult::Requests { items: vec![request_info(), accepted_access] })),

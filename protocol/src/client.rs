@@ -36,16 +36,25 @@ fn default_true() -> bool {
 pub enum Command {
     // ---- session -------------------------------------------------------------------------
     /// First frame of a browser client: authenticate with the platform's token.
-    Connect { token: String },
+    Connect {
+        token: String,
+    },
     /// Application-level liveness check; the reply carries the server time.
     Ping,
 
     // ---- rooms ---------------------------------------------------------------------------
     /// Become a member of a room and receive its events; the reply holds a snapshot.
-    Join { room: String },
-    Leave { room: String },
+    Join {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
     /// Post a comment in a live room.
-    Comment { room: String, text: String },
+    Comment {
+        room: String,
+        text: String,
+    },
     /// Creator only, own room: go live. Creates the room if it does not exist yet.
     StartRoom {
         room: String,
@@ -53,15 +62,29 @@ pub enum Command {
         title: Option<String>,
     },
     /// Creator only, own room: end the LIVE. Every member receives `room_ended`.
-    EndRoom { room: String },
+    EndRoom {
+        room: String,
+    },
     /// Creator, or agency staff with the `scheduling` scope: announce a LIVE event.
     /// The creator is notified when an agency schedules one.
-    ScheduleRoom { room: String, title: String, starts_at: Millis },
+    ScheduleRoom {
+        room: String,
+        title: String,
+        starts_at: Millis,
+    },
 
     // ---- room operations (creator, or agency staff with a grant) -------------------------
-    DeployBillboard { room: String, billboard: Billboard },
-    RemoveBillboard { room: String },
-    DeleteComment { room: String, comment_id: u64 },
+    DeployBillboard {
+        room: String,
+        billboard: Billboard,
+    },
+    RemoveBillboard {
+        room: String,
+    },
+    DeleteComment {
+        room: String,
+        comment_id: u64,
+    },
 
     // ---- Creator Partner Access ----------------------------------------------------------
     /// Agency: ask a creator for a link and/or LIVE Manager access. With `link`, a new link is
@@ -82,11 +105,17 @@ pub enum Command {
         status: Option<RequestStatus>,
     },
     /// Creator: accept a pending request.
-    AccessAccept { request_id: String },
+    AccessAccept {
+        request_id: String,
+    },
     /// Creator: decline a pending request.
-    AccessDecline { request_id: String },
+    AccessDecline {
+        request_id: String,
+    },
     /// Creator or agency: end a link (and any access that came with it).
-    Unlink { link_id: String },
+    Unlink {
+        link_id: String,
+    },
     /// Creator or agency: my links.
     ListLinks,
     /// Creator or agency: my grants.
@@ -98,7 +127,9 @@ pub enum Command {
         reason: Option<String>,
     },
     /// Creator: lift a suspension.
-    ResumeAgency { agency: String },
+    ResumeAgency {
+        agency: String,
+    },
     /// My inbox, newest first. `before` pages by notification id.
     ListNotifications {
         #[serde(default)]
@@ -109,7 +140,9 @@ pub enum Command {
         limit: Option<u32>,
     },
     /// Mark notifications read.
-    Ack { notification_ids: Vec<u64> },
+    Ack {
+        notification_ids: Vec<u64>,
+    },
     /// Creator: the audit trail of agency actions in my rooms, newest first.
     ListAudit {
         #[serde(default, skip_serializing_if = "Option::is_none")]

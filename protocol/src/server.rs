@@ -5,6 +5,8 @@ use crate::types::*;
 use serde::{Deserialize, Serialize};
 
 /// Anything the hub sends. Room events carry `room`, `seq` and `ts`; control messages do not.
+// Messages are built, encoded once and dropped; boxing a variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ServerMessage {
@@ -53,13 +55,22 @@ pub enum ReplyResult {
     /// `join`, `start_room`, `schedule_room`.
     Snapshot(Snapshot),
     /// `comment`: the id viewers see and the event's seq.
-    Comment { comment_id: u64, seq: u64 },
+    Comment {
+        comment_id: u64,
+        seq: u64,
+    },
     /// A room operation that produced an event.
-    Published { seq: u64 },
+    Published {
+        seq: u64,
+    },
     /// `ping`.
-    Pong { server_time: Millis },
+    Pong {
+        server_time: Millis,
+    },
     /// `access_request`.
-    Request { request: AccessRequestInfo },
+    Request {
+        request: AccessRequestInfo,
+    },
     /// `access_accept`, `access_decline`: the request, its link, and the grant an accept made.
     Decision {
         request: AccessRequestInfo,
@@ -74,11 +85,21 @@ pub enum ReplyResult {
         revoked: Option<GrantInfo>,
     },
     /// `report_agency`, `resume_agency`: the grant's new state.
-    Grant { grant: GrantInfo },
-    Requests { items: Vec<AccessRequestInfo> },
-    Links { items: Vec<LinkInfo> },
-    Grants { items: Vec<GrantInfo> },
-    Notifications { items: Vec<NotificationInfo> },
+    Grant {
+        grant: GrantInfo,
+    },
+    Requests {
+        items: Vec<AccessRequestInfo>,
+    },
+    Links {
+        items: Vec<LinkInfo>,
+    },
+    Grants {
+        items: Vec<GrantInfo>,
+    },
+    Notifications {
+        items: Vec<NotificationInfo>,
+    },
     Audit {
         items: Vec<AuditRecord>,
         /// Pass as `before` to get the next (older) page; absent on the last page.
@@ -86,7 +107,9 @@ pub enum ReplyResult {
         next_before: Option<u64>,
     },
     /// `ack`: how many notifications changed to read.
-    Acked { updated: u64 },
+    Acked {
+        updated: u64,
+    },
 }
 
 /// Sent once, right after authentication succeeds.

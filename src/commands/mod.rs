@@ -37,9 +37,17 @@ pub async fn dispatch(session: &mut Session, id: u64, command: Command) -> Reply
         Ok(result) => Reply::ok(id, result),
         Err(error) => {
             hub.metrics.error(error.code);
-            if matches!(error.code, ErrorCode::Forbidden) && matches!(command, Command::StartRoom { .. } | Command::EndRoom { .. }) {
+            if matches!(error.code, ErrorCode::Forbidden)
+                && matches!(command, Command::StartRoom { .. } | Command::EndRoom { .. })
+            {
                 let who = session.identity.as_ref().map(|i| i.user.id.as_str()).unwrap_or("?");
-                tracing::warn!(conn = session.id(), user = who, command = command.name(), room = command.room(), "refused attempt to start or end a LIVE");
+                tracing::warn!(
+                    conn = session.id(),
+                    user = who,
+                    command = command.name(),
+                    room = command.room(),
+                    "refused attempt to start or end a LIVE"
+                );
             }
             Reply::err(Some(id), error.body())
         }

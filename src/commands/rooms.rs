@@ -95,7 +95,11 @@ pub fn handle(
 }
 
 /// Join `room`, within the per-connection room limit.
-fn join(session: &mut Session, identity: &Identity, room: &Arc<Room>) -> HubResult<stagehand_protocol::types::Snapshot> {
+fn join(
+    session: &mut Session,
+    identity: &Identity,
+    room: &Arc<Room>,
+) -> HubResult<stagehand_protocol::types::Snapshot> {
     let id = session.id();
     // Rooms that ended (or dropped this connection as slow) no longer count against the limit.
     session.joined.retain(|r| r.is_member(id));

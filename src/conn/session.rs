@@ -12,8 +12,8 @@ use crate::clock::now_ms;
 use crate::commands;
 use crate::hub::Hub;
 use crate::limits::Limiters;
-use crate::rooms::Room;
 use crate::rooms::fanout::encode_frame;
+use crate::rooms::Room;
 use axum::extract::ws::{Message, WebSocket};
 use futures::stream::SplitStream;
 use futures::StreamExt;
@@ -204,7 +204,8 @@ fn is_capacity_error(error: &axum::Error) -> bool {
     let mut source = error.source();
     while let Some(inner) = source {
         if let Some(tokio_tungstenite::tungstenite::Error::Capacity(_)) =
-            inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+            inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+        {
             return true;
         }
         source = inner.source();

@@ -84,11 +84,15 @@ impl IntoResponse for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Decode a JSON request body with the protocol's error codes (instead of axum's plain text).
-pub fn json_body<T: DeserializeOwned>(body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> ApiResult<T> {
+pub fn json_body<T: DeserializeOwned>(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<T> {
     let bytes = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            HubError { code: ErrorCode::TooLarge, message: format!("bodies are at most {MAX_BODY_BYTES} bytes"), retry_after_ms: None }
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => HubError {
+            code: ErrorCode::TooLarge,
+            message: format!("bodies are at most {MAX_BODY_BYTES} bytes"),
+            retry_after_ms: None,
+        },
         _ => HubError::invalid(rejection.body_text()),
     })?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError(HubError::invalid(e.to_string())))

@@ -99,7 +99,12 @@ async fn decline(state: State<Arc<Hub>>, id: Path<String>, body: Body) -> ApiRes
     decide(state, id, body, false).await
 }
 
-async fn decide(State(hub): State<Arc<Hub>>, Path(id): Path<String>, body: Body, accept: bool) -> ApiResult<Json<Value>> {
+async fn decide(
+    State(hub): State<Arc<Hub>>,
+    Path(id): Path<String>,
+    body: Body,
+    accept: bool,
+) -> ApiResult<Json<Value>> {
     let Decide { creator_id } = json_body(body)?;
     let d = hub.partner.decide(id, creator_id, accept).await?;
     Ok(Json(json!({ "request": d.request, "link": d.link, "grant": d.grant })))

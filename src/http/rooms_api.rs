@@ -16,9 +16,7 @@ use stagehand_protocol::types::{Actor, Millis, Snapshot};
 use std::sync::Arc;
 
 pub fn routes() -> Router<Arc<Hub>> {
-    Router::new()
-        .route("/rooms/{room}", get(get_room).put(put_room))
-        .route("/rooms/{room}/events", post(publish))
+    Router::new().route("/rooms/{room}", get(get_room).put(put_room)).route("/rooms/{room}/events", post(publish))
 }
 
 #[derive(Deserialize)]

@@ -67,12 +67,7 @@ impl Outgoing {
     }
 
     /// Offer the event to every member of one audience, adding the outcome to `tally`.
-    pub fn deliver<'a>(
-        &mut self,
-        audience: Audience,
-        members: impl Iterator<Item = &'a Outbox>,
-        tally: &mut Tally,
-    ) {
+    pub fn deliver<'a>(&mut self, audience: Audience, members: impl Iterator<Item = &'a Outbox>, tally: &mut Tally) {
         let droppable = self.droppable;
         for outbox in members {
             let Some(frame) = self.frame(audience, outbox.wire) else { return };

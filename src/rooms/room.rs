@@ -12,8 +12,8 @@ use crate::error::{HubError, HubResult};
 use crate::limits::Limiters;
 use crate::metrics::Metrics;
 use stagehand_protocol::server::{EndReason, Event, EventBody};
-use stagehand_protocol::CloseCode;
 use stagehand_protocol::types::{Actor, Billboard, BillboardAction, Millis, Operator, RoomState, Snapshot};
+use stagehand_protocol::CloseCode;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -3,8 +3,8 @@
 //! takes its connections within a second), and forget rooms that ended a while ago.
 
 use super::Rooms;
-use crate::partner::Partner;
 use crate::clock::now_ms;
+use crate::partner::Partner;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -24,13 +24,14 @@ pub struct TestHub {
 }
 
 pub fn test_config(dir: &TempDir) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.jwt_secret = SECRET.into();
-    config.api_key = API_KEY.into();
-    config.data_dir = dir.path().to_path_buf();
-    config.viewer_count_interval_ms = 3_600_000; // off unless a test wants it
-    config
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        jwt_secret: SECRET.into(),
+        api_key: API_KEY.into(),
+        data_dir: dir.path().to_path_buf(),
+        viewer_count_interval_ms: 3_600_000, // off unless a test wants it
+        ..Config::default()
+    }
 }
 
 pub async fn start() -> TestHub {
@@ -140,8 +141,9 @@ impl TestHub {
         let (status, request) = self.api_post("/api/v1/access-requests", body).await;
         assert_eq!(status, 201, "{request}");
         let id = request["request_id"].as_str().unwrap().to_string();
-        let (status, decision) =
-            self.api_post(&format!("/api/v1/access-requests/{id}/accept"), serde_json::json!({"creator_id": creator})).await;
+        let (status, decision) = self
+            .api_post(&format!("/api/v1/access-requests/{id}/accept"), serde_json::json!({"creator_id": creator}))
+            .await;
         assert_eq!(status, 200, "{decision}");
         id
     }
