@@ -128,13 +128,7 @@ fn notification_requested() -> NotificationInfo {
         kind: "access_requested".into(),
         created_at: T0,
         read: false,
-        data: serde_json::json!({
-            "request_id": "req-9001",
-            "request_kind": "link_and_access",
-            "agency_id": "ag-42",
-            "agency_name": "Zorilla Marketing",
-            "scopes": ["moderation", "shopping_bag", "billboards", "promotions", "scheduling", "analytics"],
-        }),
+        data: serde_json::json!({ "request": request_info() }),
     }
 }
 
