@@ -22,7 +22,8 @@ fn activity() -> EventBody {
 }
 
 fn codec_bench(c: &mut Criterion) {
-    let event = ServerMessage::Event(Event { room: "room-1".into(), seq: 42, staff_seq: None, ts: 1, body: activity() });
+    let event =
+        ServerMessage::Event(Event { room: "room-1".into(), seq: 42, staff_seq: None, ts: 1, body: activity() });
     let request = ClientMessage::new(7, Command::Comment { room: "room-1".into(), text: "hello there".into() });
     let mut group = c.benchmark_group("codec");
     for wire in Wire::BOTH {
