@@ -10,7 +10,7 @@ use crate::metrics::Tally;
 use crate::payload;
 use crate::target::{Target, TargetKind};
 use anyhow::{anyhow, bail, Context, Result};
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 use stagehand_protocol::codec::{decode, encode};
 use stagehand_protocol::{ClientMessage, Command, Control, ReplyResult, ServerMessage, Wire};
@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
@@ -238,7 +238,10 @@ pub struct PumpEnd {
 
 /// Read frames until `stop` is cancelled or the connection ends, counting stamped payloads.
 /// `start_seq` is the snapshot's seq, so that a gap right after joining is counted too.
-pub async fn pump(ws: &mut Ws, ctx: &PumpCtx, start_seq: u64, stop: &CancellationToken) -> PumpEnd {
+pub async fn pump<S>(ws: &mut S, ctx: &PumpCtx, start_seq: u64, stop: &CancellationToken) -> PumpEnd
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
     let mut end = PumpEnd { last_seq: start_seq, ended_by: None };
     loop {
         let msg = tokio::select! {
@@ -278,13 +281,17 @@ fn on_frame(ctx: &PumpCtx, end: &mut PumpEnd, bytes: &[u8]) {
         // nchan delivers the published body as it is.
         TargetKind::Nchan => match std::str::from_utf8(bytes).ok().and_then(payload::parse) {
             Some(stamp) => ctx.tally.delivered(ctx.who, ctx.room, micros_since(stamp.nanos)),
-            None => ctx.tally.undecodable.fetch_add(1, Relaxed),
+            None => undecodable(ctx),
         },
         TargetKind::Stagehand => match decode::<Lite>(ctx.wire, bytes) {
             Ok(lite) => on_stagehand_frame(ctx, end, &lite),
-            Err(_) => ctx.tally.undecodable.fetch_add(1, Relaxed),
+            Err(_) => undecodable(ctx),
         },
     }
+}
+
+fn undecodable(ctx: &PumpCtx) {
+    ctx.tally.undecodable.fetch_add(1, Relaxed);
 }
 
 fn micros_since(nanos: u64) -> u64 {

@@ -141,7 +141,10 @@ pub struct ServerProc {
 /// CPU time and resident memory of the server at one instant.
 #[derive(Debug, Clone, Copy)]
 pub struct ProcSample {
+    /// User + system.
     pub cpu: Duration,
+    /// System (kernel) part of `cpu`: syscalls, and for loopback TCP most of the receive path too.
+    pub sys: Duration,
     pub rss_kib: u64,
 }
 
@@ -158,7 +161,7 @@ impl ServerProc {
         let mut i = 0;
         while i < all.len() {
             let parent = all[i];
-            all.extend(parents.iter().filter(|(_, p)| **p == parent).map(|(c, _)| *c));
+            all.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(c, _)| *c));
             i += 1;
         }
         all
@@ -167,14 +170,16 @@ impl ServerProc {
     /// Summed user + system CPU time and VmRSS over the process tree.
     pub fn sample(&self) -> Result<ProcSample> {
         let tick = clock_tick();
-        let mut ticks = 0;
+        let (mut ticks, mut sys_ticks) = (0, 0);
         let mut rss_kib = 0;
         for pid in self.pids() {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
             let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
             match (stat, status) {
                 (Ok(stat), Ok(status)) => {
-                    ticks += cpu_ticks(&stat)?;
+                    let (user, sys) = cpu_ticks(&stat)?;
+                    ticks += user + sys;
+                    sys_ticks += sys;
                     rss_kib += vm_rss_kib(&status)?;
                 }
                 // A child that exited in between: it no longer costs anything.
@@ -182,12 +187,13 @@ impl ServerProc {
                 (Err(e), _) | (_, Err(e)) => return Err(e).with_context(|| format!("reading /proc/{pid}")),
             }
         }
-        Ok(ProcSample { cpu: Duration::from_secs_f64(ticks as f64 / tick), rss_kib })
+        let secs = |t: u64| Duration::from_secs_f64(t as f64 / tick);
+        Ok(ProcSample { cpu: secs(ticks), sys: secs(sys_ticks), rss_kib })
     }
 }
 
-/// `utime + stime` in clock ticks from a `/proc/<pid>/stat` line.
-fn cpu_ticks(stat: &str) -> Result<u64> {
+/// `(utime, stime)` in clock ticks from a `/proc/<pid>/stat` line.
+fn cpu_ticks(stat: &str) -> Result<(u64, u64)> {
     // The command name (field 2) is in parentheses and may hold spaces; fields after it are plain.
     let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| anyhow!("odd /proc stat line"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -195,7 +201,7 @@ fn cpu_ticks(stat: &str) -> Result<u64> {
     let field = |n: usize| -> Result<u64> {
         fields.get(n - 3).and_then(|v| v.parse().ok()).ok_or_else(|| anyhow!("no field {n} in /proc stat"))
     };
-    Ok(field(14)? + field(15)?)
+    Ok((field(14)?, field(15)?))
 }
 
 fn vm_rss_kib(status: &str) -> Result<u64> {
@@ -210,6 +216,30 @@ fn clock_tick() -> f64 {
         tick as f64
     } else {
         100.0
+    }
+}
+
+/// The whole machine's CPU time from the first line of `/proc/stat`, summed over all CPUs.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineCpu {
+    /// user + nice + system: time processes ran.
+    pub processes: Duration,
+    /// irq + softirq: kernel work not charged to any process (loopback TCP delivery is mostly
+    /// softirq, so part of both servers' and the load generator's cost lands here).
+    pub interrupts: Duration,
+}
+
+impl MachineCpu {
+    pub fn sample() -> Option<MachineCpu> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().next()?.strip_prefix("cpu ")?;
+        let f: Vec<u64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        let secs = |t: u64| Duration::from_secs_f64(t as f64 / clock_tick());
+        // user nice system idle iowait irq softirq steal …
+        Some(MachineCpu {
+            processes: secs(f.first()? + f.get(1)? + f.get(2)?),
+            interrupts: secs(f.get(5)? + f.get(6)?),
+        })
     }
 }
 
@@ -233,7 +263,8 @@ pub fn find_listener_pid(port: u16) -> Option<u32> {
         let Ok(text) = std::fs::read_to_string(table) else { continue };
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let local_port = f.get(1).and_then(|a| a.rsplit_once(':')).and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            let local_port =
+                f.get(1).and_then(|a| a.rsplit_once(':')).and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
             // State 0A is LISTEN.
             if local_port == Some(port) && f.get(3) == Some(&"0A") {
                 inodes.extend(f.get(9).map(|i| format!("socket:[{i}]")));
@@ -280,7 +311,10 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> Result<BTreeMap<Stri
         bail!("GET {url}: {}", response.status());
     }
     let text = response.text().await?;
-    Ok(parse_prometheus(&text, &["connections", "resident_memory", "dropped", "slow", "rooms", "members"]))
+    Ok(parse_prometheus(
+        &text,
+        &["connections", "resident_memory", "dropped", "slow", "rooms", "members", "deliveries"],
+    ))
 }
 
 #[cfg(test)]
@@ -292,7 +326,7 @@ mod tests {
         let me = ServerProc { pid: std::process::id() };
         let s = me.sample().unwrap();
         assert!(s.rss_kib > 100);
-        assert!(cpu_ticks("1 (a b) S 0 0 0 0 0 0 0 0 0 0 7 5 0 0").unwrap() == 12);
+        assert!(cpu_ticks("1 (a b) S 0 0 0 0 0 0 0 0 0 0 7 5 0 0").unwrap() == (7, 5));
     }
 
     #[test]

@@ -61,15 +61,7 @@ impl Publisher {
         let client = reqwest::Client::builder().pool_max_idle_per_host(512).tcp_nodelay(true).build()?;
         let text_len = rooms.iter().map(|room| text_len_for(&target, room, event_bytes)).collect();
         let accepted = rooms.iter().map(|_| AtomicU64::new(0)).collect();
-        Ok(Publisher {
-            client,
-            target,
-            rooms,
-            text_len,
-            accepted,
-            failed: AtomicU64::new(0),
-            errors: Mutex::default(),
-        })
+        Ok(Publisher { client, target, rooms, text_len, accepted, failed: AtomicU64::new(0), errors: Mutex::default() })
     }
 
     /// Publish event `index` to room number `room` now; true if the server accepted it.

@@ -112,6 +112,9 @@ pub struct ServerFigures {
     pub pid: u32,
     /// CPU time (user + system) used during the measured window.
     pub cpu_secs: f64,
+    /// The system (kernel) part of `cpu_secs`.
+    #[serde(default)]
+    pub cpu_sys_secs: f64,
     /// Length of the measured window.
     pub window_secs: f64,
     /// cpu_secs / window_secs (1.0 = one core busy).
@@ -126,7 +129,21 @@ pub struct ServerFigures {
     /// (rss − baseline) / connections.
     #[serde(default)]
     pub rss_per_connection_kib: Option<f64>,
+    /// The load generator's own CPU use over the same window (1.0 = one core busy): near the
+    /// number of cores it was given means the figures above may be bound by it, not the server.
+    #[serde(default)]
+    pub loadgen_cpu_utilization: Option<f64>,
+    /// CPU used by every other process on the machine over the window (cores). Above ~0.05 the
+    /// run shared the machine (a build, another test) and its rates and latencies are suspect.
+    #[serde(default)]
+    pub other_processes_cpu_utilization: Option<f64>,
+    /// irq + softirq time over the window (cores): kernel network work charged to no process.
+    #[serde(default)]
+    pub interrupts_cpu_utilization: Option<f64>,
 }
+
+/// Other processes' CPU (cores) above which a run is flagged as disturbed.
+pub const DISTURBED: f64 = 0.05;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CommentFigures {
@@ -224,14 +241,32 @@ impl Report {
             let per_conn = s.rss_per_connection_kib.map(|v| format!(", {v:.2} KiB/connection")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "server        pid {}: cpu {:.2}s in {:.1}s ({:.0}% of a core){per_delivery}; rss {} KiB (baseline {}){per_conn}",
+                "server        pid {}: cpu {:.2}s ({:.2}s sys) in {:.1}s ({:.0}% of a core){per_delivery}; rss {} KiB (baseline {}){per_conn}",
                 s.pid,
                 s.cpu_secs,
+                s.cpu_sys_secs,
                 s.window_secs,
                 s.cpu_utilization * 100.0,
                 s.rss_kib,
                 s.rss_baseline_kib
             );
+        }
+        if let Some(s) = &self.server {
+            let pct = |v: Option<f64>| v.map(|v| format!("{:.0}%", v * 100.0)).unwrap_or_else(|| "?".into());
+            let _ = writeln!(
+                out,
+                "machine       load generator {} of a core ({} core(s) available); irq+softirq {}; other processes {}",
+                pct(s.loadgen_cpu_utilization),
+                self.machine.loadgen_cpus,
+                pct(s.interrupts_cpu_utilization),
+                pct(s.other_processes_cpu_utilization),
+            );
+            if s.other_processes_cpu_utilization.is_some_and(|o| o > DISTURBED) {
+                let _ = writeln!(
+                    out,
+                    "WARNING       other processes used CPU during the run: rates and latencies are suspect"
+                );
+            }
         }
         if let Some(k) = &self.comments {
             let _ = writeln!(
@@ -272,7 +307,8 @@ struct Row {
     name: String,
     hub: Option<f64>,
     peer: Option<f64>,
-    lower_is_better: bool,
+    /// `Some(true)`: a cost; `Some(false)`: a rate; `None`: context, no ratio.
+    lower_is_better: Option<bool>,
 }
 
 /// The side-by-side table of Stagehand and nchan runs, paired by scenario and label.
@@ -281,34 +317,41 @@ pub fn compare(hub: &[Report], peer: &[Report]) -> String {
     for h in hub {
         let Some(p) = peer.iter().find(|p| p.scenario == h.scenario && p.label == h.label) else { continue };
         let tag = format!("{}{}", h.scenario, h.label.as_deref().map(|l| format!("/{l}")).unwrap_or_default());
-        let mut row = |what: &str, get: &dyn Fn(&Report) -> Option<f64>, lower_is_better| {
+        let mut row = |what: &str, get: &dyn Fn(&Report) -> Option<f64>, lower_is_better: Option<bool>| {
             rows.push(Row { name: format!("{tag}: {what}"), hub: get(h), peer: get(p), lower_is_better });
         };
         if h.scenario == "fanout" {
-            row("server CPU µs/delivery", &|r| r.server.as_ref()?.cpu_us_per_delivery, true);
-            row("delivered events/s", &|r| r.delivery.as_ref().map(|d| d.events_per_sec), false);
-            row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), true);
-            row("loss ratio", &|r| r.delivery.as_ref().map(|d| d.loss_ratio), true);
-            row("latency p50 ms", &|r| r.latency_ms.as_ref().map(|l| l.p50), true);
-            row("latency p99 ms", &|r| r.latency_ms.as_ref().map(|l| l.p99), true);
-            row("latency max ms", &|r| r.latency_ms.as_ref().map(|l| l.max), true);
+            row("server CPU µs/delivery", &|r| r.server.as_ref()?.cpu_us_per_delivery, Some(true));
+            row("delivered events/s", &|r| r.delivery.as_ref().map(|d| d.events_per_sec), Some(false));
+            row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), None);
+            row("load generator CPU utilization", &|r| r.server.as_ref()?.loadgen_cpu_utilization, None);
+            row("other processes' CPU (should be ~0)", &|r| r.server.as_ref()?.other_processes_cpu_utilization, None);
+            row("loss ratio", &|r| r.delivery.as_ref().map(|d| d.loss_ratio), Some(true));
+            row("latency p50 ms", &|r| r.latency_ms.as_ref().map(|l| l.p50), Some(true));
+            row("latency p99 ms", &|r| r.latency_ms.as_ref().map(|l| l.p99), Some(true));
+            row("latency max ms", &|r| r.latency_ms.as_ref().map(|l| l.max), Some(true));
         }
         if h.scenario == "idle" {
-            row("KiB per idle connection", &|r| r.server.as_ref()?.rss_per_connection_kib, true);
-            row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), true);
+            row("KiB per idle connection", &|r| r.server.as_ref()?.rss_per_connection_kib, Some(true));
+            row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), Some(true));
         }
     }
     let mut out = String::new();
-    let _ = writeln!(out, "{:<48} {:>14} {:>14} {:>9}", "figure", "stagehand", "nchan", "ratio*");
+    let _ = writeln!(out, "{:<56} {:>12} {:>12} {:>8}", "figure", "stagehand", "nchan", "ratio*");
     for row in &rows {
         let fmt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
         let ratio = match (row.hub, row.peer) {
-            (Some(h), Some(p)) if h > 0.0 && p > 0.0 => format!("{:.2}×", if row.lower_is_better { p / h } else { h / p }),
+            (Some(h), Some(p)) if h > 0.0 && p > 0.0 => match row.lower_is_better {
+                Some(true) => format!("{:.2}×", p / h),
+                Some(false) => format!("{:.2}×", h / p),
+                None => "".into(),
+            },
             _ => "-".into(),
         };
-        let _ = writeln!(out, "{:<48} {:>14} {:>14} {:>9}", row.name, fmt(row.hub), fmt(row.peer), ratio);
+        let _ = writeln!(out, "{:<56} {:>12} {:>12} {:>8}", row.name, fmt(row.hub), fmt(row.peer), ratio);
     }
-    let _ = writeln!(out, "* ratio > 1 means Stagehand is better (nchan/stagehand for costs, stagehand/nchan for rates)");
+    let _ =
+        writeln!(out, "* ratio > 1 means Stagehand is better (nchan/stagehand for costs, stagehand/nchan for rates)");
     out
 }
 

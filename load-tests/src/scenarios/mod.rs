@@ -10,7 +10,7 @@ pub mod reconnect;
 
 use crate::cli::CommonArgs;
 use crate::client::{self, Connector, PumpCtx, PumpEnd, Ws};
-use crate::metrics::{self, ProcSample, ServerProc, Tally};
+use crate::metrics::{self, MachineCpu, ProcSample, ServerProc, Tally};
 use crate::progress::Progress;
 use crate::report::{Connections, Machine, Report, ServerFigures};
 use crate::target::{Target, TargetKind};
@@ -38,6 +38,15 @@ pub struct Run {
     pub common: CommonArgs,
     pub started_at: u64,
     pub source_addrs: u8,
+}
+
+/// The server's and the load generator's `/proc` figures at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Samples {
+    pub server: ProcSample,
+    pub loadgen: Option<ProcSample>,
+    pub machine: Option<MachineCpu>,
+    pub at: Instant,
 }
 
 /// A viewer finished connecting (or failed to) in room number `room`.
@@ -92,7 +101,8 @@ impl Run {
     }
 
     /// Stagehand: connect as the rooms' creator, `start_room` each room, and keep reading that
-    /// connection until `stop`. nchan: nothing (channels exist on first use).
+    /// connection until `stop`, then `end_room` them so that runs do not pile up live rooms in
+    /// the hub. nchan: nothing (channels exist on first use).
     pub async fn start_rooms(&self, stop: &CancellationToken) -> Result<Option<JoinHandle<PumpEnd>>> {
         if self.target.kind != TargetKind::Stagehand {
             return Ok(None);
@@ -109,7 +119,22 @@ impl Run {
                 Err(code) => bail!("start_room {room} refused: {code}"),
             }
         }
-        Ok(Some(self.spawn_pump(ws, Arc::new(Tally::new(1)), usize::MAX, 0, 0, stop)))
+        let ctx = PumpCtx { kind: self.target.kind, wire, tally: Arc::new(Tally::new(1)), who: usize::MAX, room: 0 };
+        let (rooms, stop) = (self.rooms.clone(), stop.clone());
+        Ok(Some(tokio::spawn(async move {
+            let end = client::pump(&mut ws, &ctx, 0, &stop).await;
+            let end_all = async {
+                for (i, room) in rooms.into_iter().enumerate() {
+                    let id = 1_000_000 + i as u64;
+                    if !matches!(client::request(&mut ws, wire, id, Command::EndRoom { room }).await, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+                let _ = ws.close(None).await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(3), end_all).await;
+            end
+        })))
     }
 
     /// Keep reading `ws` in a task until `stop`.
@@ -141,8 +166,9 @@ impl Run {
                 let (run, tally, stop, ready) = (self.clone(), tally.clone(), stop.clone(), ready.clone());
                 tokio::spawn(async move {
                     let room = i % run.rooms.len();
+                    let sub = format!("viewer-{i}");
                     let joined = tokio::select! {
-                        joined = run.connector.join(i, &run.rooms[room], &format!("viewer-{i}")) => joined,
+                        joined = run.connector.join(i, &run.rooms[room], &sub) => joined,
                         _ = stop.cancelled() => Err(anyhow!("stopped before joining")),
                     };
                     match joined {
@@ -196,9 +222,11 @@ impl Run {
         ramp
     }
 
-    /// The server's CPU and RSS now, if its process is known.
-    pub fn sample(&self) -> Option<ProcSample> {
-        self.server.as_ref().and_then(|s| s.sample().ok())
+    /// The server's CPU and RSS now, if its process is known, with the load generator's own.
+    pub fn sample(&self) -> Option<Samples> {
+        let server = self.server.as_ref()?.sample().ok()?;
+        let me = ServerProc { pid: std::process::id() }.sample().ok();
+        Some(Samples { server, loadgen: me, machine: MachineCpu::sample(), at: Instant::now() })
     }
 
     /// The hub's `/metrics` highlights (empty for nchan or if unavailable).
@@ -213,19 +241,38 @@ impl Run {
     /// if `connections` (against `baseline`).
     pub fn server_figures(
         &self,
-        baseline: Option<ProcSample>,
-        before: Option<ProcSample>,
-        after: Option<ProcSample>,
+        baseline: Option<Samples>,
+        before: Option<Samples>,
+        after: Option<Samples>,
         window_secs: f64,
         deliveries: Option<u64>,
         connections: Option<u64>,
     ) -> Option<ServerFigures> {
         let (server, before, after) = (self.server.as_ref()?, before?, after?);
-        let baseline = baseline.unwrap_or(before);
-        let cpu_secs = after.cpu.saturating_sub(before.cpu).as_secs_f64();
+        let baseline = baseline.unwrap_or(before).server;
+        let cpu_secs = after.server.cpu.saturating_sub(before.server.cpu).as_secs_f64();
+        let loadgen_cpu = match (before.loadgen, after.loadgen) {
+            (Some(b), Some(a)) => Some(a.cpu.saturating_sub(b.cpu).as_secs_f64()),
+            _ => None,
+        };
+        let sampled_secs = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
+        let machine = match (before.machine, after.machine) {
+            (Some(b), Some(a)) => Some((
+                a.processes.saturating_sub(b.processes).as_secs_f64(),
+                a.interrupts.saturating_sub(b.interrupts).as_secs_f64(),
+            )),
+            _ => None,
+        };
+        let others =
+            machine.map(|(processes, _)| ((processes - cpu_secs - loadgen_cpu.unwrap_or(0.0)) / sampled_secs).max(0.0));
+        let after = after.server;
         Some(ServerFigures {
             pid: server.pid,
             cpu_secs,
+            cpu_sys_secs: after.sys.saturating_sub(before.server.sys).as_secs_f64(),
+            loadgen_cpu_utilization: loadgen_cpu.map(|c| c / sampled_secs),
+            other_processes_cpu_utilization: others,
+            interrupts_cpu_utilization: machine.map(|(_, irq)| irq / sampled_secs),
             window_secs,
             cpu_utilization: cpu_secs / window_secs.max(1e-9),
             cpu_us_per_delivery: deliveries.filter(|d| *d > 0).map(|d| cpu_secs * 1e6 / d as f64),
@@ -275,4 +322,19 @@ pub fn short_error(e: &anyhow::Error) -> String {
         line = "error".into();
     }
     line
+}
+
+/// Show deliveries and their rate in `bar`'s message until aborted.
+pub fn watch_deliveries(bar: &indicatif::ProgressBar, tally: &Arc<Tally>) -> JoinHandle<()> {
+    let (bar, tally) = (bar.clone(), tally.clone());
+    tokio::spawn(async move {
+        let mut last = (Instant::now(), tally.delivered_total());
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = (Instant::now(), tally.delivered_total());
+            let rate = (now.1 - last.1) as f64 / now.0.duration_since(last.0).as_secs_f64().max(1e-9);
+            bar.set_message(format!("delivered {} ({rate:.0}/s)", now.1));
+            last = now;
+        }
+    })
 }

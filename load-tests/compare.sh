@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Stagehand and nchan side by side, on the same machine in the same run.
+#
+#   load-tests/compare.sh            # full sizes (a few minutes)
+#   QUICK=1 load-tests/compare.sh    # small sizes, to check the setup
+#
+# Builds the hub and the harness in release, then for each server in turn (never both at once):
+# starts it pinned to SERVER_CPU (default 0), runs the same scenarios with the load generator
+# pinned to LOADGEN_CPU (default 1), stops it. Prints every summary, then the side-by-side table
+# with ratios. JSON reports land in $OUT (default load-tests/results/<date>-<time>/).
+#
+# Scenarios (sizes overridable through the environment):
+#   fanout/cpu       CPU_VIEWERS (5000) viewers × 10 events/s for DURATION (20) s: server CPU µs/delivery
+#   fanout/latency   LAT_VIEWERS (2000) viewers × 10 events/s: publish → receive p50/p99
+#   fanout/saturate  SAT_VIEWERS (5000) viewers, closed loop (publish as fast as delivered): events/s
+#   idle/idle        IDLE_VIEWERS (10000) idle viewers: server KiB per connection
+#
+# Needs root on Debian for nchan's install (apt-get, done by nchan/run-nchan.sh when missing),
+# taskset (util-linux) and curl. Run it on an otherwise idle machine: every report says how much
+# CPU other processes used meanwhile ("other processes"), and a figure from a busy machine is not one.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+OUT="${OUT:-$HERE/results/$(date +%Y%m%d-%H%M%S)}"
+SERVER_CPU="${SERVER_CPU:-0}"
+LOADGEN_CPU="${LOADGEN_CPU:-1}"
+HUB_PORT="${HUB_PORT:-18080}"
+NCHAN_PORT="${NCHAN_PORT:-18090}"
+if [ -n "${QUICK:-}" ]; then
+    : "${CPU_VIEWERS:=500}" "${LAT_VIEWERS:=200}" "${SAT_VIEWERS:=500}" "${IDLE_VIEWERS:=1000}" "${DURATION:=3}"
+fi
+CPU_VIEWERS="${CPU_VIEWERS:-5000}"
+LAT_VIEWERS="${LAT_VIEWERS:-2000}"
+SAT_VIEWERS="${SAT_VIEWERS:-5000}"
+IDLE_VIEWERS="${IDLE_VIEWERS:-10000}"
+DURATION="${DURATION:-20}"
+SECRET=compare-secret
+API_KEY=compare-key
+
+mkdir -p "$OUT"
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "compare: building (release) into $TARGET_DIR" >&2
+(cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -q -p stagehand -p stagehand-load)
+LOAD="$TARGET_DIR/release/stagehand-load"
+HUB="$TARGET_DIR/release/stagehand"
+
+SERVER_PID=""
+stop_server() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=""
+}
+trap stop_server EXIT
+
+wait_healthy() {
+    for _ in $(seq 200); do
+        curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || { echo "compare: the server exited" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "compare: the server on port $1 never became healthy" >&2
+    return 1
+}
+
+# Wait (up to QUIET_WAIT seconds, default 300) until the machine is idle: no other process using
+# more than 10% of a core over a second. The server under test is idle between runs, so anything
+# busy now is someone else's (a build, a benchmark) and would distort the next run.
+wait_quiet() {
+    local waited=0 busy
+    while :; do
+        busy=$(awk '/^cpu /{b=$2+$3+$4+$7+$8; t=b+$5+$6} END{print b, t}' /proc/stat; sleep 1; \
+               awk '/^cpu /{b=$2+$3+$4+$7+$8; t=b+$5+$6} END{print b, t}' /proc/stat)
+        # busy share of one core, in percent
+        busy=$(echo "$busy" | awk 'NR==1{b=$1;t=$2} NR==2{printf "%d", ($1-b)*100*'"$(nproc)"'/(($2-t)>0?($2-t):1)}')
+        [ "$busy" -le 10 ] && return 0
+        if [ "$waited" -ge "${QUIET_WAIT:-300}" ]; then
+            echo "compare: the machine is still busy (${busy}% of a core); measuring anyway" >&2
+            return 0
+        fi
+        [ "$waited" -eq 0 ] && echo "compare: waiting for the machine to be idle (${busy}% of a core busy)" >&2
+        waited=$((waited + 1))
+    done
+}
+
+# run_suite NAME PORT EXTRA-FLAGS...
+run_suite() {
+    local name="$1" port="$2"
+    shift 2
+    local load=(taskset -c "$LOADGEN_CPU" "$LOAD")
+    local common=(--addr "127.0.0.1:$port" --server-pid "$SERVER_PID" "$@")
+    wait_quiet
+    "${load[@]}" fanout "${common[@]}" --label cpu --viewers "$CPU_VIEWERS" --rate 10 --duration "$DURATION" \
+        --json "$OUT/$name-fanout-cpu.json"
+    wait_quiet
+    "${load[@]}" fanout "${common[@]}" --label latency --viewers "$LAT_VIEWERS" --rate 10 --duration "$DURATION" \
+        --json "$OUT/$name-fanout-latency.json"
+    wait_quiet
+    "${load[@]}" fanout "${common[@]}" --label saturate --viewers "$SAT_VIEWERS" --rate 0 --window 64 \
+        --duration "$DURATION" --json "$OUT/$name-fanout-saturate.json"
+    wait_quiet
+    "${load[@]}" idle "${common[@]}" --label idle --viewers "$IDLE_VIEWERS" --settle 3 --hold 5 \
+        --json "$OUT/$name-idle.json"
+}
+
+echo "== Stagehand ($HUB) on cpu $SERVER_CPU, load generator on cpu $LOADGEN_CPU" >&2
+DATA="$(mktemp -d /tmp/stagehand-compare.XXXXXX)"
+taskset -c "$SERVER_CPU" "$HUB" serve --listen "127.0.0.1:$HUB_PORT" --jwt-secret "$SECRET" --api-key "$API_KEY" \
+    --data-dir "$DATA/data" --log-format json >"$OUT/stagehand.log" 2>&1 &
+SERVER_PID=$!
+wait_healthy "$HUB_PORT"
+run_suite stagehand "$HUB_PORT" --target stagehand --jwt-secret "$SECRET" --api-key "$API_KEY"
+stop_server
+rm -rf "$DATA"
+
+echo "== nchan on cpu $SERVER_CPU, load generator on cpu $LOADGEN_CPU" >&2
+"$HERE/nchan/run-nchan.sh" "$NCHAN_PORT" "$SERVER_CPU" >"$OUT/nchan.log" 2>&1 &
+SERVER_PID=$!
+wait_healthy "$NCHAN_PORT"
+run_suite nchan "$NCHAN_PORT" --target nchan
+stop_server
+
+echo
+echo "== Stagehand vs nchan ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)); reports in $OUT"
+"$LOAD" compare --stagehand "$OUT"/stagehand-*.json --nchan "$OUT"/nchan-*.json | tee "$OUT/compare.txt"
