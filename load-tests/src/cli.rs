@@ -122,21 +122,34 @@ pub async fn main_with(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// Raise the soft `RLIMIT_NOFILE` to the hard limit: every connection is a file descriptor.
-/// Returns the new soft limit. (Raise the hard limit with `ulimit -Hn` as root if it is too low.)
+/// Raise `RLIMIT_NOFILE` as far as allowed: every connection is a file descriptor. The hard
+/// limit goes up to `fs.nr_open` only with CAP_SYS_RESOURCE (root outside a container); otherwise
+/// the soft limit goes up to the hard one. Returns the new soft limit.
 pub fn raise_nofile_limit() -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: plain get/set of this process's limit through a valid pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 0;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
+    let wanted: libc::rlim_t =
+        std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(1 << 20);
+    let raise_to = |limit: libc::rlim_t| {
+        let raised = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+        // SAFETY: setting this process's limit through a valid pointer.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 }
+    };
+    if !raise_to(wanted) {
+        raise_to(hard_nofile_limit());
     }
+    nofile_limit()
+}
+
+/// The soft `RLIMIT_NOFILE`.
+pub fn nofile_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: reading this process's limit into a valid pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     limit.rlim_cur
+}
+
+fn hard_nofile_limit() -> libc::rlim_t {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: reading this process's limit into a valid pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    limit.rlim_max
 }

@@ -68,6 +68,13 @@ pub struct Ramp {
 impl Run {
     /// `connections` sizes the source-address spread; `rooms` rooms are named for this run.
     pub fn new(common: &CommonArgs, connections: usize, rooms: usize) -> Result<Run> {
+        let fds = crate::cli::nofile_limit();
+        if connections as u64 + 64 > fds {
+            bail!(
+                "{connections} connections need as many file descriptors, and RLIMIT_NOFILE is {fds}: \
+                 raise it (ulimit -n; the hard limit needs root) or split the load over several processes"
+            );
+        }
         let target = Arc::new(Target::new(&common.target)?);
         let source_addrs = Connector::auto_sources(common.source_addrs, connections);
         let connector = Arc::new(Connector::new(target.clone(), source_addrs, common.handshake_concurrency));
