@@ -15,7 +15,6 @@ use stagehand_protocol::{codec, ClientMessage, Command, Wire};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 fn activity() -> EventBody {
     EventBody::Activity { kind: "load".into(), text: "x".repeat(64) }
@@ -53,7 +52,7 @@ fn fanout_bench(c: &mut Criterion) {
         let mut queues = Vec::with_capacity(members);
         for id in 0..members as u64 {
             let (tx, rx) = mpsc::channel(QUEUE);
-            let outbox = Outbox::new(id, Wire::MsgPack, tx, Shared::new(CancellationToken::new()));
+            let outbox = Outbox::new(id, Wire::MsgPack, tx, Shared::new(0));
             room.join(outbox, Audience::Viewers, None);
             queues.push(rx);
         }

@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::rooms::ticker;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,14 @@ pub async fn start(config: Config) -> std::io::Result<RunningHub> {
         Duration::from_millis(hub.config.viewer_count_interval_ms.max(10)),
         hub.shutdown.clone(),
     ));
+    tokio::spawn(hub.clone().heartbeat());
     let router = crate::http::router(hub.clone());
+    // Events are small and latency matters: no Nagle delay on accepted sockets.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let shutdown = hub.shutdown.clone();
     let server = tokio::spawn(async move {
         let serve =
@@ -48,6 +56,7 @@ impl RunningHub {
     pub async fn shutdown(self) -> bool {
         let hub = self.hub;
         hub.shutdown.cancel();
+        hub.close_all();
         hub.tasks.close();
         let grace = Duration::from_millis(hub.config.shutdown_grace_ms);
         let drained = tokio::time::timeout(grace, async {

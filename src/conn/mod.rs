@@ -6,7 +6,8 @@
 //! - `outbox.rs`: the bounded queue between them, which rooms also use.
 //!
 //! The socket is split: the session reads, the writer writes, and the two share only the queue
-//! and a cancellation token. Whichever ends first cancels the token and the other follows.
+//! and a kill signal. Whichever ends first kills the connection and the other follows. Every
+//! connection is also in the hub's registry, for heartbeats and shutdown.
 
 pub mod outbox;
 pub mod session;
@@ -21,7 +22,6 @@ use outbox::{Outbox, Shared};
 use stagehand_protocol::Wire;
 use std::sync::Arc;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
-use tokio::time::Instant;
 
 /// Run one connection until it closes. `preauth` is the result of a bearer token from the
 /// handshake, if there was one.
@@ -32,24 +32,24 @@ pub async fn serve(
     preauth: Option<Result<Identity, TokenError>>,
     _slot: OwnedSemaphorePermit,
 ) {
-    let started = Instant::now();
     let id = hub.next_connection_id();
     let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(hub.config.outbound_queue);
-    let shared = Shared::new(hub.shutdown.child_token());
+    let shared = Shared::new(hub.uptime_ms());
     let outbox = Outbox::new(id, wire, tx, shared.clone());
-    let heartbeat = std::time::Duration::from_millis(hub.config.heartbeat_ms);
-    let writer = tokio::spawn(writer::run(sink, rx, shared.clone(), heartbeat, started));
+    let writer = tokio::spawn(writer::run(sink, rx, shared.clone()));
+    hub.register(outbox.clone());
 
-    let mut session = session::Session::new(hub.clone(), outbox, shared.clone(), started);
+    let mut session = session::Session::new(hub.clone(), outbox, shared.clone());
     session.run(&mut stream, preauth).await;
     session.finish();
     drop(session);
+    hub.unregister(id);
 
     // Close handshake: the writer sends the close frame while the reading half stays open for
     // the client's answer, so a client still catching up (answering pings, reading backlog) gets
     // the close code instead of a reset.
-    shared.kill.cancel();
+    shared.kill();
     let linger = tokio::time::timeout(writer::CLOSE_TIMEOUT, async {
         while let Some(Ok(message)) = stream.next().await {
             if matches!(message, axum::extract::ws::Message::Close(_)) {

@@ -5,11 +5,13 @@
 //! consumer, so one slow client never holds up a room's broadcast.
 
 use axum::extract::ws::Message;
+use futures::task::AtomicWaker;
 use stagehand_protocol::{CloseCode, Wire};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// A connection's id, unique for the life of the hub process.
 pub type ConnId = u64;
@@ -26,25 +28,68 @@ pub enum Delivery {
     Gone,
 }
 
+/// Which of the connection's two tasks waits for the kill signal.
+#[derive(Debug, Clone, Copy)]
+pub enum Task {
+    Reader,
+    Writer,
+}
+
 /// State shared by the connection's reader, writer and every outbox clone.
+///
+/// The kill signal is a flag and one waker per task rather than a `CancellationToken`: the writer
+/// polls it on every wake-up, once per delivered event, and a flag costs an atomic load where a
+/// token takes a lock.
 pub struct Shared {
-    /// Cancelled to end the connection; a child of the hub's shutdown token.
-    pub kill: CancellationToken,
+    killed: AtomicBool,
+    wakers: [AtomicWaker; 2],
     /// The close frame to send, set once by whoever closes first.
     reason: OnceLock<(CloseCode, String)>,
-    /// Last time anything arrived from the client, ms since the connection started.
+    /// Last time anything arrived from the client, ms on the hub's clock ([`crate::hub::Hub::uptime_ms`]).
     pub last_seen_ms: AtomicU64,
 }
 
 impl Shared {
-    pub fn new(kill: CancellationToken) -> Arc<Self> {
-        Arc::new(Shared { kill, reason: OnceLock::new(), last_seen_ms: AtomicU64::new(0) })
+    pub fn new(now_ms: u64) -> Arc<Self> {
+        Arc::new(Shared {
+            killed: AtomicBool::new(false),
+            wakers: [AtomicWaker::new(), AtomicWaker::new()],
+            reason: OnceLock::new(),
+            last_seen_ms: AtomicU64::new(now_ms),
+        })
     }
 
     /// Ask the connection to close with `code`. The first reason given wins.
     pub fn close(&self, code: CloseCode, detail: impl Into<String>) {
         let _ = self.reason.set((code, detail.into()));
-        self.kill.cancel();
+        self.kill();
+    }
+
+    /// End the connection without a reason of its own (the close frame says "going away").
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.wakers.iter().for_each(AtomicWaker::wake);
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the connection is killed.
+    pub async fn killed(&self, task: Task) {
+        poll_fn(|cx| {
+            if self.is_killed() {
+                return Poll::Ready(());
+            }
+            self.wakers[task as usize].register(cx.waker());
+            // Checked again after registering, so a kill in between is not missed.
+            if self.is_killed() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 
     /// The close frame to send; shutdown when nobody gave a reason.
@@ -52,8 +97,8 @@ impl Shared {
         self.reason.get().cloned().unwrap_or((CloseCode::GOING_AWAY, "hub restarting, reconnect".into()))
     }
 
-    pub fn touch(&self, since_start_ms: u64) {
-        self.last_seen_ms.store(since_start_ms, Ordering::Relaxed);
+    pub fn touch(&self, now_ms: u64) {
+        self.last_seen_ms.store(now_ms, Ordering::Relaxed);
     }
 }
 
@@ -90,6 +135,11 @@ impl Outbox {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.shared.kill.is_cancelled()
+        self.shared.is_killed()
+    }
+
+    /// The state shared with the connection's tasks.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }

@@ -6,7 +6,7 @@
 //! `max_invalid_frames` bad frames in a row. A frame above the hard cap (4× the limit) is cut off
 //! by the WebSocket layer, and the session closes with 1009.
 
-use super::outbox::{ConnId, Outbox, Shared};
+use super::outbox::{ConnId, Outbox, Shared, Task};
 use crate::auth::{Identity, TokenError};
 use crate::clock::now_ms;
 use crate::commands;
@@ -36,14 +36,13 @@ pub struct Session {
     pub limits: Limiters,
     /// Rooms this connection joined (bounded by `max_rooms_per_connection`).
     pub joined: Vec<Arc<Room>>,
-    started: Instant,
     invalid_streak: u32,
 }
 
 impl Session {
-    pub fn new(hub: Arc<Hub>, outbox: Outbox, shared: Arc<Shared>, started: Instant) -> Self {
+    pub fn new(hub: Arc<Hub>, outbox: Outbox, shared: Arc<Shared>) -> Self {
         let limits = Limiters::per_connection(&hub.config);
-        Session { hub, outbox, shared, identity: None, limits, joined: Vec::new(), started, invalid_streak: 0 }
+        Session { hub, outbox, shared, identity: None, limits, joined: Vec::new(), invalid_streak: 0 }
     }
 
     pub fn id(&self) -> ConnId {
@@ -66,7 +65,7 @@ impl Session {
             };
             let frame = tokio::select! {
                 biased;
-                _ = self.shared.kill.cancelled() => return,
+                _ = self.shared.killed(Task::Reader) => return,
                 _ = tokio::time::sleep_until(deadline) => {
                     match self.identity {
                         None => self.shared.close(CloseCode::UNAUTHENTICATED, "no token in time"),
@@ -76,7 +75,7 @@ impl Session {
                 }
                 frame = stream.next() => frame,
             };
-            self.shared.touch(self.started.elapsed().as_millis() as u64);
+            self.shared.touch(self.hub.uptime_ms());
             match frame {
                 Some(Ok(Message::Binary(bytes))) => self.on_frame(stagehand_protocol::Wire::MsgPack, &bytes).await,
                 Some(Ok(Message::Text(text))) => self.on_frame(stagehand_protocol::Wire::Json, text.as_bytes()).await,

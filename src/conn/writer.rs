@@ -1,64 +1,51 @@
 //! The writer task: the only code that touches a connection's socket sink.
 //!
 //! It waits for the first queued frame, takes whatever else is already queued (up to a batch),
-//! and flushes them in as few socket writes as the write buffer allows. It also pings on a timer,
-//! closes connections that went silent, and sends the close frame when the connection ends.
+//! and flushes them in as few socket writes as the write buffer allows; it sends the close frame
+//! when the connection ends. It keeps no timer of its own: pings are queued like any frame by
+//! the hub's heartbeat sweep ([`crate::hub::Hub::heartbeat`]), so a wake-up costs one queue
+//! receive and one flag check.
 
-use super::outbox::Shared;
+use super::outbox::{Shared, Task};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::SplitSink;
 use futures::SinkExt;
 use stagehand_protocol::CloseCode;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// Most frames gathered into one flush.
 const MAX_BATCH: usize = 64;
 /// How long a close frame may take to go out (behind whatever a slow client has not read yet)
 /// before the socket is just dropped.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Silent heartbeat intervals tolerated before a connection counts as dead.
-const MISSED_HEARTBEATS: u32 = 3;
 
-pub async fn run(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Message>,
-    shared: Arc<Shared>,
-    heartbeat: Duration,
-    started: Instant,
-) {
-    let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+pub async fn run(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Receiver<Message>, shared: Arc<Shared>) {
     loop {
-        tokio::select! {
+        let frame = tokio::select! {
             biased;
-            _ = shared.kill.cancelled() => break,
-            frame = queue.recv() => {
-                let Some(frame) = frame else { break };
-                // A client that stopped reading leaves the flush pending forever; being killed
-                // (e.g. as a slow consumer) must still end this task.
-                tokio::select! {
-                    biased;
-                    written = write_batch(&mut sink, frame, &mut queue) => if written.is_err() {
-                        shared.kill.cancel();
-                        return;
-                    },
-                    _ = shared.kill.cancelled() => break,
-                }
-            }
-            _ = ping.tick() => {
-                let silent_ms = (started.elapsed().as_millis() as u64)
-                    .saturating_sub(shared.last_seen_ms.load(Ordering::Relaxed));
-                if silent_ms >= heartbeat.as_millis() as u64 * MISSED_HEARTBEATS as u64 {
-                    shared.close(CloseCode::HEARTBEAT_TIMEOUT, "no frames from the client");
-                } else if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    shared.kill.cancel();
-                    return;
-                }
-            }
+            _ = shared.killed(Task::Writer) => break,
+            frame = queue.recv() => frame,
+        };
+        let Some(frame) = frame else { break };
+        // Usually the socket takes the batch at once. A client that stopped reading leaves the
+        // flush pending forever, and being killed (e.g. as a slow consumer) must still end this
+        // task, so only then is the write raced against the kill signal.
+        let write = write_batch(&mut sink, frame, &mut queue);
+        tokio::pin!(write);
+        let written = match futures::poll!(&mut write) {
+            Poll::Ready(written) => written,
+            Poll::Pending => tokio::select! {
+                biased;
+                written = &mut write => written,
+                _ = shared.killed(Task::Writer) => break,
+            },
+        };
+        if written.is_err() {
+            shared.kill();
+            return;
         }
     }
     let (code, detail) = shared.close_reason();
