@@ -14,25 +14,9 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn missing_bad_and_expired_tokens_are_refused_with_their_close_codes() {
     let hub = start_with(|c| c.auth_timeout_ms = 200).await;
-    let expired = hub.token_with(Claims {
-        sub: "v".into(),
-        name: "V".into(),
-        role: Role::Viewer,
-        exp: now_secs() - 3600,
-        agency: None,
-        agency_name: None,
-        creator: None,
-    });
+    let expired = hub.token_with(claims("v", Role::Viewer, now_secs() - 3600));
     let forged = stagehand::auth::TokenKeys::new("not-the-secret", 0)
-        .sign(&Claims {
-            sub: "v".into(),
-            name: "V".into(),
-            role: Role::Viewer,
-            exp: now_secs() + 3600,
-            agency: None,
-            agency_name: None,
-            creator: None,
-        })
+        .sign(&claims("v", Role::Viewer, now_secs() + 3600))
         .unwrap();
     let agency_without_creator = hub.token_with(Claims {
         sub: "s".into(),
@@ -87,15 +71,7 @@ async fn missing_bad_and_expired_tokens_are_refused_with_their_close_codes() {
 #[tokio::test]
 async fn a_connection_closes_when_its_token_expires() {
     let hub = start_with(|c| c.jwt_leeway_secs = 0).await;
-    let token = hub.token_with(Claims {
-        sub: "v".into(),
-        name: "V".into(),
-        role: Role::Viewer,
-        exp: now_secs() + 2,
-        agency: None,
-        agency_name: None,
-        creator: None,
-    });
+    let token = hub.token_with(claims("v", Role::Viewer, now_secs() + 2));
     let mut client = hub.client(Wire::Json, token).await;
     assert_eq!(client.closed().await.unwrap().0, CloseCode::TOKEN_EXPIRED.0);
 }

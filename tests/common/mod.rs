@@ -58,21 +58,18 @@ pub fn now_secs() -> u64 {
     stagehand::clock::now_ms() / 1000
 }
 
+/// Claims of a non-agency token for `sub` (named "`sub` name") that expires at `exp` (seconds).
+pub fn claims(sub: &str, role: Role, exp: u64) -> Claims {
+    Claims { sub: sub.into(), name: format!("{sub} name"), role, exp, agency: None, agency_name: None, creator: None }
+}
+
 impl TestHub {
     pub fn token_with(&self, claims: Claims) -> String {
         self.keys.sign(&claims).unwrap()
     }
 
     pub fn token(&self, user: &str, role: Role) -> String {
-        self.token_with(Claims {
-            sub: user.into(),
-            name: format!("{user} name"),
-            role,
-            exp: now_secs() + 3600,
-            agency: None,
-            agency_name: None,
-            creator: None,
-        })
+        self.token_with(claims(user, role, now_secs() + 3600))
     }
 
     pub fn agency_token(&self, staff: &str, agency: &str, creator: &str) -> String {

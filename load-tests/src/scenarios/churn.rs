@@ -2,7 +2,7 @@
 //! viewers join at J/s, stay `--dwell` seconds and leave. Measures join latency (connect →
 //! snapshot), failed joins, and whether the steady viewers lose anything or slow down.
 
-use super::{record_ramp, short_error, shut_down, wait_until, watch_deliveries, Run};
+use super::{short_error, shut_down, wait_until, watch_deliveries, Run};
 use crate::cli::CommonArgs;
 use crate::client::{self, PumpCtx};
 use crate::metrics::{Latency, Tally};
@@ -70,12 +70,7 @@ pub async fn run(args: ChurnArgs) -> Result<Report> {
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let mut tasks = run.spawn_viewers(0..args.viewers, &steady, &stop, &ready_tx);
     tasks.extend(creator);
-    let ramp = run.wait_ready(&mut ready_rx, args.viewers, "connecting").await;
-    record_ramp(&mut report, &ramp, args.viewers);
-    if ramp.connected == 0 {
-        shut_down(&stop, tasks).await;
-        bail!("no viewer could join: {:?}", ramp.errors);
-    }
+    let ramp = run.ramp_up(&mut report, &mut ready_rx, args.viewers, &stop, &mut tasks).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let publisher = Arc::new(Publisher::new(run.target.clone(), run.rooms.clone(), args.event_bytes)?);

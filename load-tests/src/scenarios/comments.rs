@@ -2,7 +2,7 @@
 //! hub's moderation pipeline while N other viewers watch. Measures accepted, rate-limited and
 //! refused comments, and comment → watcher latency and loss.
 
-use super::{record_ramp, short_error, shut_down, wait_until, watch_deliveries, Ready, Run};
+use super::{short_error, shut_down, wait_until, watch_deliveries, Ready, Run};
 use crate::cli::CommonArgs;
 use crate::client::{self, PumpCtx, PumpEnd};
 use crate::metrics::Tally;
@@ -65,12 +65,7 @@ pub async fn run(args: CommentsArgs) -> Result<Report> {
         let counters = Counters { sent: sent.clone(), joined: joined.clone() };
         tasks.push(spawn_commenter(&run, plan, commenters.clone(), counters, &go, &stop, &ready_tx));
     }
-    let ramp = run.wait_ready(&mut ready_rx, total, "connecting").await;
-    record_ramp(&mut report, &ramp, total);
-    if ramp.connected == 0 {
-        shut_down(&stop, tasks).await;
-        bail!("no viewer could join: {:?}", ramp.errors);
-    }
+    let ramp = run.ramp_up(&mut report, &mut ready_rx, total, &stop, &mut tasks).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let before = run.sample();

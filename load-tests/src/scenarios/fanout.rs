@@ -2,12 +2,12 @@
 //! with `--rate 0`, as fast as the viewers keep up). Measures delivered events/s, loss,
 //! publish → receive latency, and the server's CPU per delivery over the publish window.
 
-use super::{record_ramp, shut_down, wait_until, watch_deliveries, Run};
+use super::{shut_down, wait_until, watch_deliveries, Run};
 use crate::cli::CommonArgs;
 use crate::metrics::Tally;
 use crate::publisher::Publisher;
 use crate::report::{Delivery, Report};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 use std::sync::Arc;
@@ -59,12 +59,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let mut tasks = run.spawn_viewers(0..total, &tally, &stop, &ready_tx);
     tasks.extend(creator);
-    let ramp = run.wait_ready(&mut ready_rx, total, "connecting").await;
-    record_ramp(&mut report, &ramp, total);
-    if ramp.connected == 0 {
-        shut_down(&stop, tasks).await;
-        bail!("no viewer could join: {:?}", ramp.errors);
-    }
+    let ramp = run.ramp_up(&mut report, &mut ready_rx, total, &stop, &mut tasks).await?;
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
 
     let publisher = Arc::new(Publisher::new(run.target.clone(), run.rooms.clone(), args.event_bytes)?);

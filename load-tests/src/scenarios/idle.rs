@@ -2,7 +2,7 @@
 //! server's resident memory per connection: VmRSS after the ramp and a hold, minus VmRSS before
 //! the first viewer connected, divided by the connections; and the CPU idle connections cost.
 
-use super::{record_ramp, shut_down, Run};
+use super::{shut_down, Run};
 use crate::cli::CommonArgs;
 use crate::metrics::Tally;
 use crate::report::Report;
@@ -52,12 +52,7 @@ pub async fn run(args: IdleArgs) -> Result<Report> {
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let mut tasks = run.spawn_viewers(0..args.viewers, &tally, &stop, &ready_tx);
     tasks.extend(creator);
-    let ramp = run.wait_ready(&mut ready_rx, args.viewers, "connecting").await;
-    record_ramp(&mut report, &ramp, args.viewers);
-    if ramp.connected == 0 {
-        shut_down(&stop, tasks).await;
-        bail!("no viewer could join: {:?}", ramp.errors);
-    }
+    let ramp = run.ramp_up(&mut report, &mut ready_rx, args.viewers, &stop, &mut tasks).await?;
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
 
     let before = run.sample();

@@ -194,6 +194,25 @@ impl Run {
             .collect()
     }
 
+    /// Wait for the first `count` viewers to join and record the ramp in `report`. When none
+    /// could join, stop every task and give up: no scenario can measure anything then.
+    pub async fn ramp_up(
+        &self,
+        report: &mut Report,
+        rx: &mut mpsc::UnboundedReceiver<Ready>,
+        count: usize,
+        stop: &CancellationToken,
+        tasks: &mut Vec<JoinHandle<PumpEnd>>,
+    ) -> Result<Ramp> {
+        let ramp = self.wait_ready(rx, count, "connecting").await;
+        record_ramp(report, &ramp, count);
+        if ramp.connected == 0 {
+            shut_down(stop, std::mem::take(tasks)).await;
+            bail!("no viewer could join: {:?}", ramp.errors);
+        }
+        Ok(ramp)
+    }
+
     /// Wait until `count` viewers said they are ready (or failed), with a progress bar.
     pub async fn wait_ready(&self, rx: &mut mpsc::UnboundedReceiver<Ready>, count: usize, what: &str) -> Ramp {
         let started = Instant::now();

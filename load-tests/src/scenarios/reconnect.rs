@@ -7,7 +7,7 @@
 //! Replaying missed events is a later hub feature; until then "recovered" means rejoined with a
 //! snapshot, and the missed count is what replay will have to cover.
 
-use super::{record_ramp, short_error, shut_down, wait_until, Ready, Run};
+use super::{short_error, shut_down, wait_until, Ready, Run};
 use crate::cli::CommonArgs;
 use crate::client::{self, PumpCtx, PumpEnd};
 use crate::metrics::{LatencySummary, Tally};
@@ -77,12 +77,7 @@ pub async fn run(args: ReconnectArgs) -> Result<Report> {
         })
         .collect();
     tasks.extend(creator);
-    let ramp = run.wait_ready(&mut ready_rx, args.viewers, "connecting").await;
-    record_ramp(&mut report, &ramp, args.viewers);
-    if ramp.connected == 0 {
-        shut_down(&stop, tasks).await;
-        bail!("no viewer could join: {:?}", ramp.errors);
-    }
+    let ramp = run.ramp_up(&mut report, &mut ready_rx, args.viewers, &stop, &mut tasks).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let publisher = Arc::new(Publisher::new(run.target.clone(), run.rooms.clone(), args.event_bytes)?);
