@@ -256,3 +256,36 @@ async fn shutdown_closes_every_connection_with_going_away() {
     }
     assert!(tokio_tungstenite::connect_async(hub.ws_url.as_str()).await.is_err(), "no longer accepting");
 }
+
+#[tokio::test]
+async fn agency_staff_dropped_as_slow_consumers_are_seen_leaving() {
+    let hub = start_with(|c| c.outbound_queue = 16).await;
+    let room = "r-slow-staff";
+    let (mut creator, viewer) = live_room(&hub, Wire::MsgPack, room, "cara").await;
+    viewer.close().await; // only the agency console stalls
+    hub.grant("cara", "acme", None, DAY).await;
+    let mut stalled = hub.agency(Wire::MsgPack, "sam", "acme", "cara").await;
+    ok_snapshot(stalled.request(Command::Join { room: room.into() }).await.unwrap());
+    // The creator reads everything; the agency console stops reading.
+    let watching = tokio::spawn(async move {
+        loop {
+            let event = creator.next_non_count_event().await.expect("the creator keeps receiving");
+            if let EventBody::StaffLeft { staff } = event.body {
+                return staff.staff_id;
+            }
+        }
+    });
+    let big = "z".repeat(1000);
+    for batch in 0..40 {
+        for i in 0..200 {
+            let mut body = order(&format!("s{batch}-{i}"));
+            body["product_name"] = big.clone().into();
+            hub.publish(room, body).await;
+        }
+        if hub.metrics().await.contains("stagehand_slow_consumer_closes_total 1") {
+            break;
+        }
+    }
+    assert_eq!(watching.await.unwrap(), "sam");
+    assert_eq!(stalled.closed().await.unwrap().0, CloseCode::SLOW_CONSUMER.0);
+}

@@ -309,13 +309,22 @@ impl Room {
             outgoing.deliver(Audience::Viewers, inner.viewers.values(), &mut tally);
         }
         outgoing.deliver(Audience::Staff, inner.staff.values().map(|m| &m.outbox), &mut tally);
+        let mut departed = Vec::new();
         for id in tally.slow.iter().chain(&tally.gone) {
             inner.viewers.remove(id);
-            inner.staff.remove(id);
+            if let Some(StaffMember { operator: Some(staff), .. }) = inner.staff.remove(id) {
+                departed.push(staff);
+            }
         }
         self.metrics.deliveries.inc_by(tally.queued);
         self.metrics.dropped_events.inc_by(tally.dropped);
         self.metrics.slow_consumer_closes.inc_by(tally.slow.len() as u64);
+        // Staff dropped on the way out still leave visibly for the creator and the other staff.
+        if inner.state != RoomState::Ended {
+            for staff in departed {
+                self.publish_locked(inner, EventBody::StaffLeft { staff });
+            }
+        }
         seq
     }
 }
