@@ -11,9 +11,6 @@ use stagehand_protocol::server::ReplyResult;
 use stagehand_protocol::types::{Role, Scope};
 use stagehand_protocol::Command;
 
-/// Most notification ids one `ack` may name.
-const MAX_ACK: usize = 500;
-
 pub async fn handle(hub: &Hub, identity: &Identity, command: &Command) -> HubResult<ReplyResult> {
     let partner = &hub.partner;
     let me = identity.user.id.clone();
@@ -85,11 +82,7 @@ pub async fn handle(hub: &Hub, identity: &Identity, command: &Command) -> HubRes
             Ok(ReplyResult::Notifications { items })
         }
         Command::Ack { notification_ids } => {
-            if notification_ids.len() > MAX_ACK {
-                return Err(HubError::invalid(format!("ack at most {MAX_ACK} notifications at once")));
-            }
-            let (inbox, ids) = (inbox_of(identity), notification_ids.clone());
-            let updated = partner.store.call(move |s| s.ack(&inbox, &ids)).await?;
+            let updated = partner.ack(inbox_of(identity), notification_ids.clone()).await?;
             Ok(ReplyResult::Acked { updated })
         }
         Command::ListAudit { agency, before, limit } => {

@@ -192,9 +192,6 @@ struct Ack {
 
 async fn ack(State(hub): State<Arc<Hub>>, body: Body) -> ApiResult<Json<Value>> {
     let Ack { recipient, notification_ids } = json_body(body)?;
-    if notification_ids.len() > 500 {
-        return Err(HubError::invalid("ack at most 500 notifications at once").into());
-    }
-    let updated = hub.partner.store.call(move |s| s.ack(&recipient, &notification_ids)).await?;
+    let updated = hub.partner.ack(recipient, notification_ids).await?;
     Ok(Json(json!({ "updated": updated })))
 }

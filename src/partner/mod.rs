@@ -26,6 +26,9 @@ use stagehand_protocol::CloseCode;
 use std::sync::Arc;
 pub use store_handle::StoreHandle;
 
+/// Most notification ids one `ack` may name.
+pub const MAX_ACK: usize = 500;
+
 pub struct Partner {
     pub store: StoreHandle,
     pub grants: GrantCache,
@@ -141,6 +144,14 @@ impl Partner {
                 tracing::error!(?error, inbox, kind, "could not store a notification");
             }
         });
+    }
+
+    /// Mark notifications of `inbox` read; returns how many changed.
+    pub async fn ack(&self, inbox: String, ids: Vec<u64>) -> HubResult<u64> {
+        if ids.len() > MAX_ACK {
+            return Err(HubError::invalid(format!("ack at most {MAX_ACK} notifications at once")));
+        }
+        self.store.call(move |s| s.ack(&inbox, &ids)).await
     }
 
     pub async fn audit(&self, entry: NewAudit) -> HubResult<()> {
