@@ -121,6 +121,15 @@ impl Tally {
         self.delivered.iter().map(|d| d.load(Ordering::Relaxed)).sum()
     }
 
+    /// The delivery figures of a run: `expected` against `delivered`, with this tally's seq gaps
+    /// and undecodable frames; `in_window` deliveries over `window_secs` give the rate.
+    pub fn delivery(&self, expected: u64, delivered: u64, in_window: u64, window_secs: f64) -> crate::report::Delivery {
+        let mut delivery = crate::report::Delivery::new(expected, delivered, in_window, window_secs);
+        delivery.seq_gaps = self.seq_gaps.load(Ordering::Relaxed);
+        delivery.undecodable = self.undecodable.load(Ordering::Relaxed);
+        delivery
+    }
+
     /// Count one named outcome (`rate_limited`, `close_4008`, `reset`…).
     pub fn outcome(&self, name: &str) {
         let mut outcomes = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());

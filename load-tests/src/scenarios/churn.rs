@@ -7,7 +7,7 @@ use crate::cli::CommonArgs;
 use crate::client::{self, PumpCtx};
 use crate::metrics::{Latency, Tally};
 use crate::publisher::Publisher;
-use crate::report::{ChurnFigures, Delivery, Report};
+use crate::report::{ChurnFigures, Report};
 use crate::target::TargetKind;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -133,10 +133,7 @@ pub async fn run(args: ChurnArgs) -> Result<Report> {
     shut_down(&stop, tasks).await;
 
     let delivered = steady.delivered_total();
-    let mut delivery = Delivery::new(expected, delivered, in_window, publish_secs);
-    delivery.seq_gaps = steady.seq_gaps.load(Relaxed);
-    delivery.undecodable = steady.undecodable.load(Relaxed);
-    report.delivery = Some(delivery);
+    report.delivery = Some(steady.delivery(expected, delivered, in_window, publish_secs));
     report.latency_ms = Some(steady.latency.summary());
     report.churn = Some(ChurnFigures {
         joins_attempted: counters.attempted.load(Relaxed),

@@ -7,7 +7,7 @@ use crate::cli::CommonArgs;
 use crate::client::{self, PumpCtx, PumpEnd};
 use crate::metrics::Tally;
 use crate::payload;
-use crate::report::{CommentFigures, Delivery, Report};
+use crate::report::{CommentFigures, Report};
 use crate::target::TargetKind;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
@@ -95,10 +95,7 @@ pub async fn run(args: CommentsArgs) -> Result<Report> {
     shut_down(&stop, tasks).await;
 
     let delivered = watchers.delivered_total();
-    let mut delivery = Delivery::new(expected(), delivered, in_window, comment_secs);
-    delivery.seq_gaps = watchers.seq_gaps.load(Relaxed);
-    delivery.undecodable = watchers.undecodable.load(Relaxed);
-    report.delivery = Some(delivery);
+    report.delivery = Some(watchers.delivery(expected(), delivered, in_window, comment_secs));
     report.latency_ms = Some(watchers.latency.summary());
     let mut refused = commenters.outcomes();
     let rate_limited = refused.remove("rate_limited").unwrap_or(0);

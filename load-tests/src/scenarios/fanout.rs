@@ -6,7 +6,7 @@ use super::{shut_down, wait_until, watch_deliveries, Run};
 use crate::cli::CommonArgs;
 use crate::metrics::Tally;
 use crate::publisher::Publisher;
-use crate::report::{Delivery, Report};
+use crate::report::Report;
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
@@ -91,10 +91,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     report.server_metrics = run.scrape().await;
     shut_down(&stop, tasks).await;
 
-    let mut delivery = Delivery::new(expected, delivered, in_window, publish_secs);
-    delivery.seq_gaps = tally.seq_gaps.load(std::sync::atomic::Ordering::Relaxed);
-    delivery.undecodable = tally.undecodable.load(std::sync::atomic::Ordering::Relaxed);
-    report.delivery = Some(delivery);
+    report.delivery = Some(tally.delivery(expected, delivered, in_window, publish_secs));
     report.latency_ms = Some(tally.latency.summary());
     report.server = run.server_figures(None, before, after, window_secs, Some(delivered), None);
     report.publish = Some(stats);
