@@ -14,6 +14,9 @@
 #   fanout/latency   LAT_VIEWERS (2000) viewers × 10 events/s: publish → receive p50/p99
 #   fanout/saturate  SAT_VIEWERS (5000) viewers, closed loop (publish as fast as delivered): events/s
 #   idle/idle        IDLE_VIEWERS (10000) idle viewers: server KiB per connection
+#   floor/cpu, floor/latency   no server: one plain write per viewer per event from a thread on
+#                    SERVER_CPU, at the sizes of fanout/cpu and fanout/latency. Any server pays at
+#                    least this much kernel time per delivery; the table shows it as "floor".
 #
 # Needs root on Debian for nchan's install (apt-get, done by nchan/run-nchan.sh when missing),
 # taskset (util-linux) and curl. Run it on an otherwise idle machine: every report says how much
@@ -124,6 +127,15 @@ wait_healthy "$NCHAN_PORT"
 run_suite nchan "$NCHAN_PORT" --target nchan
 stop_server
 
+echo "== floor (no server): one write per delivery from a thread on cpu $SERVER_CPU" >&2
+for run in "cpu $CPU_VIEWERS" "latency $LAT_VIEWERS"; do
+    set -- $run
+    wait_quiet
+    taskset -c "$LOADGEN_CPU" "$LOAD" floor --server-cpu "$SERVER_CPU" --label "$1" --viewers "$2" --rate 10 \
+        --duration "$DURATION" --json "$OUT/floor-$1.json"
+done
+
 echo
 echo "== Stagehand vs nchan ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)); reports in $OUT"
-"$LOAD" compare --stagehand "$OUT"/stagehand-*.json --nchan "$OUT"/nchan-*.json | tee "$OUT/compare.txt"
+"$LOAD" compare --stagehand "$OUT"/stagehand-*.json --nchan "$OUT"/nchan-*.json --floor "$OUT"/floor-*.json |
+    tee "$OUT/compare.txt"

@@ -2,7 +2,7 @@
 //! and the tests both call.
 
 use crate::report::{self, Report};
-use crate::scenarios::{churn, comments, fanout, idle, reconnect};
+use crate::scenarios::{churn, comments, fanout, floor, idle, reconnect};
 use crate::target::TargetArgs;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -30,6 +30,9 @@ pub enum Scenario {
     ReconnectStorm(reconnect::ReconnectArgs),
     /// N idle viewers: the server's resident memory per connection.
     Idle(idle::IdleArgs),
+    /// No server: one plain write per connection per event, the kernel's cost that any server
+    /// pays at the same size and rate (the lower bound for `fanout`).
+    Floor(floor::FloorArgs),
     /// Print Stagehand and nchan reports (from `--json`) side by side with their ratios.
     Compare(CompareArgs),
 }
@@ -75,16 +78,21 @@ pub struct CompareArgs {
     /// nchan reports.
     #[arg(long, num_args = 1.., required = true)]
     pub nchan: Vec<PathBuf>,
+    /// `floor` reports, shown beside the `fanout` runs of the same label.
+    #[arg(long, num_args = 1..)]
+    pub floor: Vec<PathBuf>,
 }
 
 impl Scenario {
-    fn common(&self) -> Option<&CommonArgs> {
+    /// Where `--json` asked the report to go.
+    fn json(&self) -> Option<&PathBuf> {
         match self {
-            Scenario::Fanout(a) => Some(&a.common),
-            Scenario::Comments(a) => Some(&a.common),
-            Scenario::Churn(a) => Some(&a.common),
-            Scenario::ReconnectStorm(a) => Some(&a.common),
-            Scenario::Idle(a) => Some(&a.common),
+            Scenario::Fanout(a) => a.common.json.as_ref(),
+            Scenario::Comments(a) => a.common.json.as_ref(),
+            Scenario::Churn(a) => a.common.json.as_ref(),
+            Scenario::ReconnectStorm(a) => a.common.json.as_ref(),
+            Scenario::Idle(a) => a.common.json.as_ref(),
+            Scenario::Floor(a) => a.json.as_ref(),
             Scenario::Compare(_) => None,
         }
     }
@@ -98,10 +106,12 @@ pub async fn run(cli: Cli) -> Result<Option<Report>> {
         Scenario::Churn(args) => churn::run(args).await?,
         Scenario::ReconnectStorm(args) => reconnect::run(args).await?,
         Scenario::Idle(args) => idle::run(args).await?,
+        Scenario::Floor(args) => floor::run(args).await?,
         Scenario::Compare(args) => {
             let hub = report::load(&args.stagehand)?;
             let peer = report::load(&args.nchan)?;
-            print!("{}", report::compare(&hub, &peer));
+            let floor = report::load(&args.floor)?;
+            print!("{}", report::compare(&hub, &peer, &floor));
             return Ok(None);
         }
     };
@@ -110,7 +120,7 @@ pub async fn run(cli: Cli) -> Result<Option<Report>> {
 
 /// Parse, run, print the summary and write `--json`; the binary's whole job.
 pub async fn main_with(cli: Cli) -> Result<()> {
-    let json = cli.command.common().and_then(|c| c.json.clone());
+    let json = cli.command.json().cloned();
     let Some(report) = run(cli).await? else { return Ok(()) };
     match &json {
         Some(path) if path.as_os_str() == "-" => {}

@@ -10,7 +10,8 @@
 //! - [`metrics`]: counters, HdrHistogram latency, the server's CPU and RSS from `/proc`;
 //! - [`report`]: the summary, the JSON report and the side-by-side table;
 //! - [`progress`]: progress bars;
-//! - [`scenarios`]: `fanout`, `comments`, `churn`, `reconnect-storm`, `idle`.
+//! - [`scenarios`]: `fanout`, `comments`, `churn`, `reconnect-storm`, `idle`, and `floor` (no
+//!   server: the kernel's own cost of one write per delivery, the lower bound for `fanout`).
 //!
 //! Every run is bounded (duration flags, timeouts) and only talks to loopback addresses.
 

@@ -302,44 +302,59 @@ impl Report {
 }
 
 /// One row of the side-by-side table: a figure of both runs and their ratio, oriented so that a
-/// ratio above 1 always means Stagehand is better.
+/// ratio above 1 always means Stagehand is better; and, for the costs a server cannot go below,
+/// the `floor` run's figure.
 struct Row {
     name: String,
     hub: Option<f64>,
     peer: Option<f64>,
+    floor: Option<f64>,
     /// `Some(true)`: a cost; `Some(false)`: a rate; `None`: context, no ratio.
     lower_is_better: Option<bool>,
 }
 
-/// The side-by-side table of Stagehand and nchan runs, paired by scenario and label.
-pub fn compare(hub: &[Report], peer: &[Report]) -> String {
+/// The side-by-side table of Stagehand and nchan runs, paired by scenario and label, with the
+/// `floor` runs of the same label beside the `fanout` rows they bound.
+pub fn compare(hub: &[Report], peer: &[Report], floor: &[Report]) -> String {
     let mut rows = Vec::new();
     for h in hub {
         let Some(p) = peer.iter().find(|p| p.scenario == h.scenario && p.label == h.label) else { continue };
+        let f = floor.iter().find(|f| h.scenario == "fanout" && f.scenario == "floor" && f.label == h.label);
         let tag = format!("{}{}", h.scenario, h.label.as_deref().map(|l| format!("/{l}")).unwrap_or_default());
-        let mut row = |what: &str, get: &dyn Fn(&Report) -> Option<f64>, lower_is_better: Option<bool>| {
-            rows.push(Row { name: format!("{tag}: {what}"), hub: get(h), peer: get(p), lower_is_better });
-        };
+        let mut row =
+            |what: &str, get: &dyn Fn(&Report) -> Option<f64>, lower_is_better: Option<bool>, bounded: bool| {
+                let floor = if bounded { f.and_then(get) } else { None };
+                rows.push(Row { name: format!("{tag}: {what}"), hub: get(h), peer: get(p), floor, lower_is_better });
+            };
         if h.scenario == "fanout" {
-            row("server CPU µs/delivery", &|r| r.server.as_ref()?.cpu_us_per_delivery, Some(true));
-            row("delivered events/s", &|r| r.delivery.as_ref().map(|d| d.events_per_sec), Some(false));
-            row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), None);
-            row("load generator CPU utilization", &|r| r.server.as_ref()?.loadgen_cpu_utilization, None);
-            row("other processes' CPU (should be ~0)", &|r| r.server.as_ref()?.other_processes_cpu_utilization, None);
-            row("loss ratio", &|r| r.delivery.as_ref().map(|d| d.loss_ratio), Some(true));
-            row("latency p50 ms", &|r| r.latency_ms.as_ref().map(|l| l.p50), Some(true));
-            row("latency p99 ms", &|r| r.latency_ms.as_ref().map(|l| l.p99), Some(true));
-            row("latency max ms", &|r| r.latency_ms.as_ref().map(|l| l.max), Some(true));
+            row("server CPU µs/delivery", &|r| r.server.as_ref()?.cpu_us_per_delivery, Some(true), true);
+            row("delivered events/s", &|r| r.delivery.as_ref().map(|d| d.events_per_sec), Some(false), false);
+            row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), None, true);
+            row("load generator CPU utilization", &|r| r.server.as_ref()?.loadgen_cpu_utilization, None, true);
+            row(
+                "other processes' CPU (should be ~0)",
+                &|r| r.server.as_ref()?.other_processes_cpu_utilization,
+                None,
+                true,
+            );
+            row("loss ratio", &|r| r.delivery.as_ref().map(|d| d.loss_ratio), Some(true), false);
+            row("latency p50 ms", &|r| r.latency_ms.as_ref().map(|l| l.p50), Some(true), true);
+            row("latency p99 ms", &|r| r.latency_ms.as_ref().map(|l| l.p99), Some(true), true);
+            row("latency max ms", &|r| r.latency_ms.as_ref().map(|l| l.max), Some(true), true);
         }
         if h.scenario == "idle" {
-            row("KiB per idle connection", &|r| r.server.as_ref()?.rss_per_connection_kib, Some(true));
-            row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), Some(true));
+            row("KiB per idle connection", &|r| r.server.as_ref()?.rss_per_connection_kib, Some(true), false);
+            row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), Some(true), false);
         }
     }
     let mut out = String::new();
-    let _ = writeln!(out, "{:<56} {:>12} {:>12} {:>8}", "figure", "stagehand", "nchan", "ratio*");
+    let _ = writeln!(
+        out,
+        "{:<56} {:>11} {:>11} {:>7} {:>11} {:>9}",
+        "figure", "stagehand", "nchan", "ratio*", "floor", "÷floor**"
+    );
+    let fmt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
     for row in &rows {
-        let fmt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
         let ratio = match (row.hub, row.peer) {
             (Some(h), Some(p)) if h > 0.0 && p > 0.0 => match row.lower_is_better {
                 Some(true) => format!("{:.2}×", p / h),
@@ -348,10 +363,30 @@ pub fn compare(hub: &[Report], peer: &[Report]) -> String {
             },
             _ => "-".into(),
         };
-        let _ = writeln!(out, "{:<56} {:>12} {:>12} {:>8}", row.name, fmt(row.hub), fmt(row.peer), ratio);
+        let over_floor = match (row.hub, row.floor, row.lower_is_better) {
+            (Some(h), Some(f), Some(true)) if f > 0.0 => format!("{:.2}×", h / f),
+            _ => "".into(),
+        };
+        let floor = if row.floor.is_some() { fmt(row.floor) } else { "".into() };
+        let _ = writeln!(
+            out,
+            "{:<56} {:>11} {:>11} {:>7} {:>11} {:>9}",
+            row.name,
+            fmt(row.hub),
+            fmt(row.peer),
+            ratio,
+            floor,
+            over_floor
+        );
     }
     let _ =
         writeln!(out, "* ratio > 1 means Stagehand is better (nchan/stagehand for costs, stagehand/nchan for rates)");
+    if !floor.is_empty() {
+        let _ = writeln!(
+            out,
+            "** Stagehand's cost over the floor run (one plain write per delivery, no server); 1.00× is the kernel's cost"
+        );
+    }
     out
 }
 
@@ -382,9 +417,30 @@ mod tests {
 
     #[test]
     fn ratios_favour_stagehand_above_one() {
-        let table = compare(&[fanout("stagehand", 4.0, 300.0)], &[fanout("nchan", 16.0, 100.0)]);
+        let table = compare(&[fanout("stagehand", 4.0, 300.0)], &[fanout("nchan", 16.0, 100.0)], &[]);
         assert!(table.contains("4.00×"), "{table}");
         assert!(table.contains("3.00×"), "{table}");
+        assert!(!table.contains("floor run"), "{table}");
+    }
+
+    #[test]
+    fn floor_runs_sit_beside_the_fanout_run_of_their_label() {
+        let labelled = |mut r: Report, scenario: &str, label: &str| {
+            r.scenario = scenario.into();
+            r.label = Some(label.into());
+            r
+        };
+        let hub = [labelled(fanout("stagehand", 10.0, 300.0), "fanout", "cpu")];
+        let peer = [labelled(fanout("nchan", 12.0, 100.0), "fanout", "cpu")];
+        let floor = [
+            labelled(fanout("kernel", 8.0, 100.0), "floor", "cpu"),
+            labelled(fanout("kernel", 1.0, 1.0), "floor", "other"),
+        ];
+        let table = compare(&hub, &peer, &floor);
+        let cpu_row = table.lines().find(|l| l.contains("µs/delivery")).expect("a CPU row");
+        assert!(cpu_row.contains("8.000") && cpu_row.contains("1.25×"), "{table}");
+        let rate_row = table.lines().find(|l| l.contains("delivered events/s")).expect("a rate row");
+        assert!(!rate_row.contains("8.000"), "{table}");
     }
 
     #[test]

@@ -223,3 +223,23 @@ async fn fanout_and_idle_against_nchan() {
         harness(&nchan, "nchan", &["idle", "--viewers", "10", "--settle", "0.2", "--hold", "0.3"]).await;
     assert_idle(&report, &json, 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floor_writes_once_per_delivery_and_reports_like_fanout() {
+    let json = tempfile::NamedTempFile::new().expect("temp file");
+    let json_path = json.path().to_str().expect("utf-8 path");
+    let argv = ["stagehand-load", "floor", "--viewers", "20", "--rate", "20", "--duration", "1", "--server-cpu", "0"];
+    let mut argv = argv.to_vec();
+    argv.extend_from_slice(&["--label", "cpu", "-q", "--json", json_path]);
+    let cli = <Cli as clap::Parser>::try_parse_from(argv).expect("valid command line");
+    stagehand_load::cli::main_with(cli).await.expect("floor run");
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(json.path()).expect("report")).expect("a report");
+    assert_eq!((report.scenario.as_str(), report.label.as_deref()), ("floor", Some("cpu")));
+    assert_eq!(report.connections.connected, 20);
+    let delivery = report.delivery.as_ref().expect("delivery section");
+    assert_eq!((delivery.expected, delivery.delivered, delivery.undecodable), (400, 400, 0), "{}", report.summary());
+    assert_eq!(report.latency_ms.as_ref().expect("latency").count, 400);
+    let server = report.server.as_ref().expect("the writing thread's figures");
+    assert!(server.cpu_us_per_delivery.is_some_and(|us| us > 0.0), "{}", report.summary());
+}

@@ -5,6 +5,7 @@
 pub mod churn;
 pub mod comments;
 pub mod fanout;
+pub mod floor;
 pub mod idle;
 pub mod reconnect;
 
