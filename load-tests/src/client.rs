@@ -337,3 +337,45 @@ fn on_stagehand_frame(ctx: &PumpCtx, end: &mut PumpEnd, lite: &Lite) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{TargetArgs, WireArg};
+    use std::collections::BTreeMap;
+    use tokio::net::TcpListener;
+
+    /// Connections really leave from 127.0.0.1, .2 and .3 in turn when three sources are asked
+    /// for: a WebSocket server on 127.0.0.1 records each peer's address.
+    #[tokio::test]
+    async fn connections_spread_over_the_source_addresses() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let args = TargetArgs {
+            target: TargetKind::Nchan,
+            addr: listener.local_addr().unwrap(),
+            jwt_secret: String::new(),
+            api_key: String::new(),
+            wire: WireArg::Msgpack,
+        };
+        let connector = Connector::new(Arc::new(Target::new(&args).unwrap()), 3, 4);
+        let server = tokio::spawn(async move {
+            let mut peers: BTreeMap<IpAddr, usize> = BTreeMap::new();
+            let mut sockets = Vec::new();
+            for _ in 0..6 {
+                let (stream, peer) = listener.accept().await.unwrap();
+                *peers.entry(peer.ip()).or_default() += 1;
+                sockets.push(tokio_tungstenite::accept_async(stream).await.unwrap());
+            }
+            peers
+        });
+        let mut clients = Vec::new();
+        for n in 0..6 {
+            clients.push(connector.open(n, "r", None).await.unwrap());
+        }
+        let peers = server.await.unwrap();
+        let expected: BTreeMap<IpAddr, usize> = (1..=3).map(|i| (IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)), 2)).collect();
+        assert_eq!(peers, expected);
+        assert_eq!(Connector::auto_sources(0, 60_000), 3);
+        assert_eq!(Connector::auto_sources(0, 10), 1);
+    }
+}
