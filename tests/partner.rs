@@ -209,6 +209,9 @@ async fn reporting_an_agency_suspends_it_at_once_until_the_creator_resumes() {
     assert_ok(&reply);
     assert_eq!(operator.closed().await.unwrap().0, CloseCode::ACCESS_SUSPENDED.0);
     notification_of(&mut console, "access_suspended").await;
+    // The creator's inbox says the expelled operator left the room.
+    let left = notification_of(&mut cara, "staff_left").await;
+    assert_eq!((left.data["staff_id"].as_str(), left.data["room"].as_str()), (Some("sam"), Some("show")));
     let reply = console.request(Command::Join { room: "show".into() }).await.unwrap();
     assert_error(&reply, ErrorCode::Forbidden);
     assert!(reply.error.unwrap().message.contains("suspended"));

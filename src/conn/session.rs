@@ -174,13 +174,15 @@ impl Session {
         self.identity.as_ref().map(crate::hub::inbox_of)
     }
 
-    /// Leave every room and release what the session registered.
+    /// Leave every room and release what the session registered. Agency staff are reported to
+    /// the creator as gone from each room they were in, also when the room already let them go
+    /// (dropped as a slow consumer, expelled when access ended): the connection's end is the one
+    /// place every way out of a room passes through.
     pub fn finish(&mut self) {
         for room in self.joined.drain(..) {
-            if room.leave(self.outbox.id) {
-                if let Some(identity) = &self.identity {
-                    crate::commands::staff_presence_changed(&self.hub, identity, &room, false);
-                }
+            room.leave(self.outbox.id);
+            if let Some(identity) = &self.identity {
+                crate::commands::staff_presence_changed(&self.hub, identity, &room, false);
             }
         }
         if let Some(identity) = &self.identity {
