@@ -54,11 +54,17 @@ pub(super) fn notifications(
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<NotificationInfo>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    // Two fixed statements: with `(?3 = 0 OR read = 0)` SQLite re-prepares the statement on every
+    // step whose binding of ?3 changed, and every connection reads its unread page this way.
+    let sql = if unread_only {
         "SELECT id, kind, created_at, read, data FROM notifications \
-         WHERE recipient = ?1 AND id < ?2 AND (?3 = 0 OR read = 0) ORDER BY id DESC LIMIT ?4",
-    )?;
-    collect(&mut stmt, params![recipient, before_cursor(before), unread_only, clamp_limit(limit)], |row| {
+         WHERE recipient = ?1 AND id < ?2 AND read = 0 ORDER BY id DESC LIMIT ?3"
+    } else {
+        "SELECT id, kind, created_at, read, data FROM notifications \
+         WHERE recipient = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    collect(&mut stmt, params![recipient, before_cursor(before), clamp_limit(limit)], |row| {
         let data: String = row.get(4)?;
         Ok(NotificationInfo {
             notification_id: row.get(0)?,
