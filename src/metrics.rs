@@ -50,6 +50,10 @@ pub struct Metrics {
     pub errors: Family<CodeLabel, Counter>,
     pub rate_limited: Family<LimitLabel, Counter>,
     pub invalid_frames: Counter,
+    /// The hub process, read from `/proc/self` at scrape time ([`Metrics::record_process`]).
+    pub resident_memory_bytes: Gauge,
+    pub open_fds: Gauge,
+    pub max_fds: Gauge,
 }
 
 impl Metrics {
@@ -77,6 +81,29 @@ impl Metrics {
         self.rooms.get_or_create(&StateLabel { state: state.to_string() }).set(count as i64);
     }
 
+    /// Read the process's resident memory and file descriptors (each connection is one, and the
+    /// descriptor limit is what caps connections first) from `/proc/self`. Figures that cannot be
+    /// read (not Linux) stay at 0.
+    pub fn record_process(&self) {
+        let page_size = 4096; // the kernel's page size on every platform the hub is built for
+        let resident_pages = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<i64>().ok());
+        if let Some(pages) = resident_pages {
+            self.resident_memory_bytes.set(pages * page_size);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.open_fds.set(fds.count() as i64);
+        }
+        let max_fds = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            line.trim_start_matches("Max open files").split_whitespace().next()?.parse::<i64>().ok()
+        });
+        if let Some(max) = max_fds {
+            self.max_fds.set(max);
+        }
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut registry = Registry::with_prefix("stagehand");
@@ -97,6 +124,13 @@ impl Metrics {
         registry.register("errors", "Error replies by code", self.errors.clone());
         registry.register("rate_limited", "Requests refused by a rate limit, by limit", self.rate_limited.clone());
         registry.register("invalid_frames", "Frames that could not be decoded", self.invalid_frames.clone());
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the hub process",
+            self.resident_memory_bytes.clone(),
+        );
+        registry.register("process_open_fds", "Open file descriptors of the hub process", self.open_fds.clone());
+        registry.register("process_max_fds", "The hub process's file descriptor limit", self.max_fds.clone());
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
             text.clear();

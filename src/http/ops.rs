@@ -23,5 +23,6 @@ async fn ready(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
 
 async fn metrics(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
     hub.rooms.record_metrics();
+    hub.metrics.record_process();
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], hub.metrics.render())
 }
