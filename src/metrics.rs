@@ -85,21 +85,13 @@ impl Metrics {
     /// descriptor limit is what caps connections first) from `/proc/self`. Figures that cannot be
     /// read (not Linux) stay at 0.
     pub fn record_process(&self) {
-        let page_size = 4096; // the kernel's page size on every platform the hub is built for
-        let resident_pages = std::fs::read_to_string("/proc/self/statm")
-            .ok()
-            .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<i64>().ok());
-        if let Some(pages) = resident_pages {
-            self.resident_memory_bytes.set(pages * page_size);
+        if let Some(kib) = proc_field("/proc/self/status", "VmRSS:") {
+            self.resident_memory_bytes.set(kib * 1024);
         }
         if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
             self.open_fds.set(fds.count() as i64);
         }
-        let max_fds = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| {
-            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-            line.trim_start_matches("Max open files").split_whitespace().next()?.parse::<i64>().ok()
-        });
-        if let Some(max) = max_fds {
+        if let Some(max) = proc_field("/proc/self/limits", "Max open files") {
             self.max_fds.set(max);
         }
     }
@@ -137,4 +129,11 @@ impl Metrics {
         }
         text
     }
+}
+
+/// The first number after `label` on the line of `path` that starts with it (`VmRSS:   1234 kB`).
+fn proc_field(path: &str, label: &str) -> Option<i64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(label))?;
+    line[label.len()..].split_whitespace().next()?.parse().ok()
 }

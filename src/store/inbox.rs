@@ -54,8 +54,9 @@ pub(super) fn notifications(
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<NotificationInfo>, StoreError> {
-    // Two fixed statements: with `(?3 = 0 OR read = 0)` SQLite re-prepares the statement on every
-    // step whose binding of ?3 changed, and every connection reads its unread page this way.
+    // Two fixed statements: with `(?3 = 0 OR read = 0)` the plan depends on ?3, and SQLite
+    // re-prepares such a statement whenever ?3 is bound again, i.e. on every call (every new
+    // connection reads its unread page here).
     let sql = if unread_only {
         "SELECT id, kind, created_at, read, data FROM notifications \
          WHERE recipient = ?1 AND id < ?2 AND read = 0 ORDER BY id DESC LIMIT ?3"
