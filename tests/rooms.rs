@@ -240,26 +240,3 @@ async fn backend_events_need_the_api_key_a_live_room_and_a_known_type() {
         hub.publish("r-live", serde_json::json!({"type": "activity", "kind": "follow", "text": "Ann followed"})).await;
     assert_eq!((status, body["seq"].as_u64()), (202, Some(2)));
 }
-
-/// The value of an unlabelled series in `/metrics` text.
-fn series(metrics: &str, name: &str) -> i64 {
-    let line =
-        metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} in {metrics}"));
-    line[name.len()..].trim().parse().unwrap_or_else(|_| panic!("a number in {line}"))
-}
-
-#[tokio::test]
-async fn metrics_show_the_process_memory_and_descriptors() {
-    let hub = start().await;
-    let before = hub.metrics().await;
-    assert!(series(&before, "stagehand_process_resident_memory_bytes") > 1 << 20, "{before}");
-    assert!(series(&before, "stagehand_process_max_fds") > 0, "{before}");
-    let mut viewers = Vec::new();
-    for i in 0..20 {
-        viewers.push(hub.viewer(Wire::MsgPack, &format!("v{i}")).await);
-    }
-    let after = hub.metrics().await;
-    // Each connection is at least one descriptor (here two: the hub and the client share the process).
-    let grown = series(&after, "stagehand_process_open_fds") - series(&before, "stagehand_process_open_fds");
-    assert!(grown >= 20, "{grown} more descriptors for 20 connections");
-}
