@@ -103,7 +103,7 @@ impl Hub {
     /// a timer per connection.
     pub async fn heartbeat(self: Arc<Self>) {
         let interval = Duration::from_millis(self.config.heartbeat_ms);
-        let ping = axum::extract::ws::Message::Ping(Default::default());
+        let ping: crate::conn::outbox::Frame = Arc::new(axum::extract::ws::Message::Ping(Default::default()));
         let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

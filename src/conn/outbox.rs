@@ -16,6 +16,11 @@ use tokio::sync::mpsc;
 /// A connection's id, unique for the life of the hub process.
 pub type ConnId = u64;
 
+/// A frame ready to write, shared by every connection it goes to. Queues hold the pointer, not the
+/// message: tokio's queue allocates its slots 32 at a time, and 32 pointers are 256 bytes where 32
+/// messages would be 1.3 KiB per idle connection.
+pub type Frame = Arc<Message>;
+
 /// What happened to one frame offered to a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -107,18 +112,18 @@ impl Shared {
 pub struct Outbox {
     pub id: ConnId,
     pub wire: Wire,
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Frame>,
     shared: Arc<Shared>,
 }
 
 impl Outbox {
-    pub fn new(id: ConnId, wire: Wire, tx: mpsc::Sender<Message>, shared: Arc<Shared>) -> Self {
+    pub fn new(id: ConnId, wire: Wire, tx: mpsc::Sender<Frame>, shared: Arc<Shared>) -> Self {
         Outbox { id, wire, tx, shared }
     }
 
     /// Queue `frame` without waiting. A frame that must not be lost and does not fit closes the
     /// connection as a slow consumer.
-    pub fn offer(&self, frame: &Message, droppable: bool) -> Delivery {
+    pub fn offer(&self, frame: &Frame, droppable: bool) -> Delivery {
         match self.tx.try_send(frame.clone()) {
             Ok(()) => Delivery::Queued,
             Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,

@@ -112,7 +112,9 @@ impl Session {
         if self.identity.is_none() {
             return self.on_unauthenticated(id, message.command);
         }
-        let reply = commands::dispatch(self, id, message.command).await;
+        // Boxed: handling a command awaits the store and the partner logic, and inline that state
+        // machine would make every connection's task kilobytes larger while it idles.
+        let reply = Box::pin(commands::dispatch(self, id, message.command)).await;
         self.reply(reply);
     }
 

@@ -6,7 +6,7 @@
 //! the hub's heartbeat sweep ([`crate::hub::Hub::heartbeat`]), so a wake-up costs one queue
 //! receive and one flag check.
 
-use super::outbox::{Shared, Task};
+use super::outbox::{Frame, Shared, Task};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::SplitSink;
 use futures::SinkExt;
@@ -22,7 +22,7 @@ const MAX_BATCH: usize = 64;
 /// before the socket is just dropped.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn run(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Receiver<Message>, shared: Arc<Shared>) {
+pub async fn run(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Receiver<Frame>, shared: Arc<Shared>) {
     loop {
         let frame = tokio::select! {
             biased;
@@ -60,13 +60,13 @@ pub async fn run(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Recei
 /// Feed `first` and everything already queued behind it (up to a batch), then flush once.
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
-    first: Message,
-    queue: &mut mpsc::Receiver<Message>,
+    first: Frame,
+    queue: &mut mpsc::Receiver<Frame>,
 ) -> Result<(), axum::Error> {
-    sink.feed(first).await?;
+    sink.feed(Arc::unwrap_or_clone(first)).await?;
     for _ in 1..MAX_BATCH {
         match queue.try_recv() {
-            Ok(frame) => sink.feed(frame).await?,
+            Ok(frame) => sink.feed(Arc::unwrap_or_clone(frame)).await?,
             Err(_) => break,
         }
     }

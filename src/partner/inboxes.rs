@@ -42,7 +42,7 @@ impl Inboxes {
     pub fn deliver(&self, inbox: &str, notification: &NotificationInfo) {
         let Some(outboxes) = self.open.get(inbox).map(|o| o.clone()) else { return };
         let message = ServerMessage::Control(Control::Notification(notification.clone()));
-        let mut frames: [Option<axum::extract::ws::Message>; 2] = Default::default();
+        let mut frames: [Option<crate::conn::outbox::Frame>; 2] = Default::default();
         for outbox in outboxes {
             let slot = &mut frames[outbox.wire.index()];
             if slot.is_none() {

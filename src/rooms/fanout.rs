@@ -2,10 +2,10 @@
 //!
 //! An event is encoded at most once per (audience, wire format): viewers get the public form
 //! (agency staff hidden behind the creator), staff members get the real operator. Every recipient
-//! receives a clone of the same `Message`, which is a reference-count bump on shared bytes. The
+//! receives the same [`Frame`] (a shared pointer to the encoded message): a reference-count bump. The
 //! delivery loop is a plain synchronous `try_send` per member; it never waits.
 
-use crate::conn::outbox::{ConnId, Delivery, Outbox};
+use crate::conn::outbox::{ConnId, Delivery, Frame, Outbox};
 use axum::extract::ws::{Message, Utf8Bytes};
 use stagehand_protocol::server::{Event, ServerMessage};
 use stagehand_protocol::{codec, Wire};
@@ -20,7 +20,7 @@ pub enum Audience {
 }
 
 /// Encode any server message as a frame for `wire`.
-pub fn encode_frame(wire: Wire, message: &ServerMessage) -> Option<Message> {
+pub fn encode_frame(wire: Wire, message: &ServerMessage) -> Option<Frame> {
     let bytes = match codec::encode(wire, message) {
         Ok(bytes) => bytes,
         Err(error) => {
@@ -28,11 +28,11 @@ pub fn encode_frame(wire: Wire, message: &ServerMessage) -> Option<Message> {
             return None;
         }
     };
-    Some(match wire {
+    Some(Frame::new(match wire {
         Wire::MsgPack => Message::Binary(bytes),
         // serde_json only writes UTF-8, so this check cannot fail; it runs once per event.
         Wire::Json => Message::Text(Utf8Bytes::try_from(bytes).ok()?),
-    })
+    }))
 }
 
 /// One event on its way out, with its frames encoded on first use.
@@ -40,7 +40,7 @@ pub struct Outgoing {
     staff_form: ServerMessage,
     public_form: Option<ServerMessage>,
     droppable: bool,
-    frames: [[Option<Message>; 2]; 2],
+    frames: [[Option<Frame>; 2]; 2],
 }
 
 impl Outgoing {
@@ -54,7 +54,7 @@ impl Outgoing {
         Outgoing { staff_form: ServerMessage::Event(event), public_form, droppable, frames: Default::default() }
     }
 
-    fn frame(&mut self, audience: Audience, wire: Wire) -> Option<&Message> {
+    fn frame(&mut self, audience: Audience, wire: Wire) -> Option<&Frame> {
         let form = match (audience, &self.public_form) {
             (Audience::Viewers, Some(public)) => (0, public),
             _ => (1, &self.staff_form),
