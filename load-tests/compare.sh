@@ -96,6 +96,11 @@ run_suite() {
     shift 2
     local load=(taskset -c "$LOADGEN_CPU" "$LOAD")
     local common=(--addr "127.0.0.1:$port" --server-pid "$SERVER_PID" "$@")
+    # Memory first, on the freshly started server: after the fanout runs, the allocator hands
+    # new connections memory freed by earlier ones and the per-connection figure reads low.
+    wait_quiet
+    "${load[@]}" idle "${common[@]}" --label idle --viewers "$IDLE_VIEWERS" --settle 3 --hold 5 \
+        --json "$OUT/$name-idle.json"
     wait_quiet
     "${load[@]}" fanout "${common[@]}" --label cpu --viewers "$CPU_VIEWERS" --rate 10 --duration "$DURATION" \
         --json "$OUT/$name-fanout-cpu.json"
@@ -105,9 +110,6 @@ run_suite() {
     wait_quiet
     "${load[@]}" fanout "${common[@]}" --label saturate --viewers "$SAT_VIEWERS" --rate 0 --window 64 \
         --duration "$DURATION" --json "$OUT/$name-fanout-saturate.json"
-    wait_quiet
-    "${load[@]}" idle "${common[@]}" --label idle --viewers "$IDLE_VIEWERS" --settle 3 --hold 5 \
-        --json "$OUT/$name-idle.json"
 }
 
 echo "== Stagehand ($HUB) on cpu $SERVER_CPU, load generator on cpu $LOADGEN_CPU" >&2
