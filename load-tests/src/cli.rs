@@ -50,7 +50,7 @@ pub struct CommonArgs {
     /// WebSocket handshakes in flight at once (keeps the server's listen backlog from overflowing).
     #[arg(long, default_value_t = 100)]
     pub handshake_concurrency: usize,
-    /// Spread client source addresses over 127.0.0.1..=127.0.0.N. 0 = one per 25,000 connections.
+    /// Spread client source addresses over 127.0.0.1..=127.0.0.N. 0 = one per 8,000 connections.
     #[arg(long, default_value_t = 0)]
     pub source_addrs: u8,
     /// Give up on connections not joined after this many seconds.
