@@ -7,10 +7,8 @@ mod common;
 use common::*;
 use stagehand::client::Client;
 use stagehand_protocol::client::NewLink;
-use stagehand_protocol::server::{Control, ReplyResult, ServerMessage};
-use stagehand_protocol::types::{
-    AccessRequestInfo, Billboard, LinkStatus, NotificationInfo, RequestKind, RequestStatus, Scope,
-};
+use stagehand_protocol::server::ReplyResult;
+use stagehand_protocol::types::{AccessRequestInfo, Billboard, LinkStatus, RequestKind, RequestStatus, Scope};
 use stagehand_protocol::{CloseCode, Command, ErrorCode, Wire};
 
 fn billboard() -> Billboard {
@@ -33,25 +31,6 @@ async fn ask(
     match reply.result {
         Some(ReplyResult::Request { request }) => request,
         other => panic!("expected a request, got {other:?} ({:?})", reply.error),
-    }
-}
-
-/// The next notification pushed to this connection.
-async fn notification(client: &mut Client) -> NotificationInfo {
-    loop {
-        if let ServerMessage::Control(Control::Notification(n)) = client.next().await.unwrap() {
-            return n;
-        }
-    }
-}
-
-/// The next pushed notification of `kind`, skipping others (e.g. unread ones pushed at connect).
-async fn notification_of(client: &mut Client, kind: &str) -> NotificationInfo {
-    loop {
-        let n = notification(client).await;
-        if n.kind == kind {
-            return n;
-        }
     }
 }
 

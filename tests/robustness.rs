@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use futures::StreamExt;
 use stagehand::client::{Auth, Client};
-use stagehand_protocol::server::{Control, Event, EventBody, ReplyResult, ServerMessage};
+use stagehand_protocol::server::{Event, EventBody, ReplyResult};
 use stagehand_protocol::types::{Billboard, Role};
 use stagehand_protocol::{Claims, CloseCode, Command, ErrorCode, Wire};
 use tokio_tungstenite::tungstenite::Message;
@@ -290,15 +290,7 @@ async fn agency_staff_dropped_as_slow_consumers_are_seen_leaving() {
     assert_eq!(stalled.closed().await.unwrap().0, CloseCode::SLOW_CONSUMER.0);
     // …and in the creator's inbox: a fresh connection gets it pushed (unread, or live).
     let mut creator = hub.creator(Wire::MsgPack, "cara").await;
-    let staff_left = async {
-        loop {
-            if let ServerMessage::Control(Control::Notification(n)) = creator.next().await.unwrap() {
-                if n.kind == "staff_left" {
-                    return n;
-                }
-            }
-        }
-    };
+    let staff_left = notification_of(&mut creator, "staff_left");
     let n =
         tokio::time::timeout(std::time::Duration::from_secs(10), staff_left).await.expect("a staff_left notification");
     assert_eq!(n.data["staff_id"], "sam");

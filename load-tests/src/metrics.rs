@@ -250,6 +250,14 @@ impl MachineCpu {
             interrupts: secs(f.get(5)? + f.get(6)?),
         })
     }
+
+    /// (process seconds, interrupt seconds) from `before` to this sample.
+    pub fn since(&self, before: &MachineCpu) -> (f64, f64) {
+        (
+            self.processes.saturating_sub(before.processes).as_secs_f64(),
+            self.interrupts.saturating_sub(before.interrupts).as_secs_f64(),
+        )
+    }
 }
 
 /// pid → parent pid for every process.

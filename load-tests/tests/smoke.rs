@@ -229,9 +229,23 @@ async fn fanout_and_idle_against_nchan() {
 async fn floor_writes_once_per_delivery_and_reports_like_fanout() {
     let json = tempfile::NamedTempFile::new().expect("temp file");
     let json_path = json.path().to_str().expect("utf-8 path");
-    let argv = ["stagehand-load", "floor", "--viewers", "20", "--rate", "20", "--duration", "1", "--server-cpu", "0"];
-    let mut argv = argv.to_vec();
-    argv.extend_from_slice(&["--label", "cpu", "-q", "--json", json_path]);
+    let argv = [
+        "stagehand-load",
+        "floor",
+        "--viewers",
+        "20",
+        "--rate",
+        "20",
+        "--duration",
+        "1",
+        "--server-cpu",
+        "0",
+        "--label",
+        "cpu",
+        "-q",
+        "--json",
+        json_path,
+    ];
     let cli = <Cli as clap::Parser>::try_parse_from(argv).expect("valid command line");
     stagehand_load::cli::main_with(cli).await.expect("floor run");
     let report: Report =

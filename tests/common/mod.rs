@@ -4,8 +4,8 @@
 use stagehand::auth::TokenKeys;
 use stagehand::client::{Auth, Client};
 use stagehand::{Config, RunningHub};
-use stagehand_protocol::server::{Event, EventBody, Reply, ReplyResult};
-use stagehand_protocol::types::{Role, Snapshot};
+use stagehand_protocol::server::{Control, Event, EventBody, Reply, ReplyResult, ServerMessage};
+use stagehand_protocol::types::{NotificationInfo, Role, Snapshot};
 use stagehand_protocol::{Claims, Command, Wire};
 use tempfile::TempDir;
 
@@ -207,4 +207,23 @@ pub async fn live_room(hub: &TestHub, wire: Wire, room: &str, creator: &str) -> 
     let mut v = hub.viewer(wire, &format!("{room}-viewer")).await;
     ok_snapshot(v.request(Command::Join { room: room.into() }).await.unwrap());
     (c, v)
+}
+
+/// The next notification pushed to this connection.
+pub async fn notification(client: &mut Client) -> NotificationInfo {
+    loop {
+        if let ServerMessage::Control(Control::Notification(n)) = client.next().await.unwrap() {
+            return n;
+        }
+    }
+}
+
+/// The next pushed notification of `kind`, skipping others (e.g. unread ones pushed at connect).
+pub async fn notification_of(client: &mut Client, kind: &str) -> NotificationInfo {
+    loop {
+        let n = notification(client).await;
+        if n.kind == kind {
+            return n;
+        }
+    }
 }

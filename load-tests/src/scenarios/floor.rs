@@ -153,7 +153,7 @@ pub async fn run(args: FloorArgs) -> Result<Report> {
         (Some(b), Some(a)) => Some(a.cpu.saturating_sub(b.cpu).as_secs_f64()),
         _ => None,
     };
-    let machine = machine_before.zip(machine_after);
+    let machine = machine_before.zip(machine_after).map(|(b, a)| a.since(&b));
     report.server = Some(ServerFigures {
         pid: std::process::id(),
         cpu_secs,
@@ -163,11 +163,10 @@ pub async fn run(args: FloorArgs) -> Result<Report> {
         cpu_us_per_delivery: (delivered > 0).then(|| cpu_secs * 1e6 / delivered as f64),
         // The receivers: the rest of this process.
         loadgen_cpu_utilization: process_cpu.map(|p| (p - cpu_secs).max(0.0) / window_secs.max(1e-9)),
-        other_processes_cpu_utilization: machine.zip(process_cpu).map(|((b, a), own)| {
-            (a.processes.saturating_sub(b.processes).as_secs_f64() - own).max(0.0) / window_secs.max(1e-9)
-        }),
-        interrupts_cpu_utilization: machine
-            .map(|(b, a)| a.interrupts.saturating_sub(b.interrupts).as_secs_f64() / window_secs.max(1e-9)),
+        other_processes_cpu_utilization: machine
+            .zip(process_cpu)
+            .map(|((processes, _), own)| (processes - own).max(0.0) / window_secs.max(1e-9)),
+        interrupts_cpu_utilization: machine.map(|(_, irq)| irq / window_secs.max(1e-9)),
         ..Default::default()
     });
     if written.failed > 0 {

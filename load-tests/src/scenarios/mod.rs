@@ -284,10 +284,7 @@ impl Run {
         };
         let sampled_secs = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
         let machine = match (before.machine, after.machine) {
-            (Some(b), Some(a)) => Some((
-                a.processes.saturating_sub(b.processes).as_secs_f64(),
-                a.interrupts.saturating_sub(b.interrupts).as_secs_f64(),
-            )),
+            (Some(b), Some(a)) => Some(a.since(&b)),
             _ => None,
         };
         let others =
