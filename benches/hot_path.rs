@@ -47,7 +47,14 @@ fn fanout_bench(c: &mut Criterion) {
         let config = Config::default();
         let metrics = Arc::new(Metrics::default());
         let creator = Actor { id: "c".into(), name: "C".into() };
-        let room = Room::new("r".into(), creator, "t".into(), Limiters::per_room(&config), metrics);
+        let room = Room::new(
+            "r".into(),
+            creator,
+            "t".into(),
+            Limiters::per_room(&config),
+            metrics,
+            stagehand::clock::Clock::system(),
+        );
         room.start(None).unwrap();
         let mut queues = Vec::with_capacity(members);
         for id in 0..members as u64 {

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut console = Client::connect(&url, Wire::MsgPack, Auth::Header(token)).await?;
 
-    let joined = console.request(Command::Join { room: room.clone() }).await?;
+    let joined = console.request(Command::Join { room: room.clone(), since: None }).await?;
     if !joined.ok {
         println!("no access yet ({:?}); asking {creator}", joined.error.map(|e| e.message));
         let week = 7 * 24 * 3600 * 1000;
@@ -51,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
                 Err(error) => return Err(error.into()),
             }
         }
-        let joined = console.request(Command::Join { room: room.clone() }).await?;
+        let joined = console.request(Command::Join { room: room.clone(), since: None }).await?;
         anyhow::ensure!(joined.ok, "join refused: {:?}", joined.error);
     }
     println!("joined {room} as support staff");

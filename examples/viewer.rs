@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: viewer <ws-url> <room> <token>");
     };
     let mut client = Client::connect(&url, Wire::MsgPack, Auth::Header(token)).await?;
-    let reply = client.request(Command::Join { room: room.clone() }).await?;
+    let reply = client.request(Command::Join { room: room.clone(), since: None }).await?;
     match reply.result {
         Some(ReplyResult::Snapshot(s)) => println!(
             "joined {} — {:?}, \"{}\" by {}, {} watching, seq {}",

@@ -93,6 +93,12 @@ pub struct Config {
     pub room_ops_rate: f64,
     #[arg(long, env = "STAGEHAND_ROOM_OPS_BURST", default_value_t = 50)]
     pub room_ops_burst: u32,
+
+    /// The clock every timestamp, expiry and timeout reads (the wall clock; tests inject
+    /// [`crate::clock::Clock::tokio`]). Not a setting.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub clock: crate::clock::Clock,
 }
 
 impl Default for Config {

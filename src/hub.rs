@@ -49,11 +49,11 @@ impl Hub {
     pub fn new(config: Config) -> Result<Arc<Self>, StoreError> {
         let store = SqliteStore::open(&config.data_dir)?;
         let live = GrantFilter { live_only: true, ..GrantFilter::default() };
-        let grants = GrantCache::load(store.grants(&live, crate::clock::now_ms())?);
+        let grants = GrantCache::load(store.grants(&live, config.clock.now_ms())?);
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let rooms = Arc::new(Rooms::new(config.clone(), metrics.clone()));
-        let partner = Arc::new(Partner::new(StoreHandle::new(Arc::new(store)), grants, rooms.clone()));
+        let partner = Arc::new(Partner::new(StoreHandle::new(Arc::new(store)), grants, rooms.clone(), config.clock));
         Ok(Arc::new(Hub {
             keys: TokenKeys::new(&config.jwt_secret, config.jwt_leeway_secs),
             rooms,

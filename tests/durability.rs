@@ -104,7 +104,7 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     ok_snapshot(cara.request(Command::StartRoom { room: "show-2".into(), title: None }).await.unwrap());
     let mut sam =
         Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
-    ok_snapshot(sam.request(Command::Join { room: "show-2".into() }).await.unwrap());
+    ok_snapshot(sam.request(Command::Join { room: "show-2".into(), since: None }).await.unwrap());
     hub.kill().unwrap();
     hub.wait().unwrap();
 }

@@ -67,7 +67,10 @@ async fn link_then_access_declined_keeps_the_link_then_accepted_lets_the_agency_
         decide(&mut cara, &link_only.request_id, true).await;
         assert_eq!(notification(&mut console).await.kind, "link_accepted");
         assert_eq!(link_status(&mut cara).await, [LinkStatus::Active]);
-        assert_error(&console.request(Command::Join { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
+        assert_error(
+            &console.request(Command::Join { room: "show".into(), since: None }).await.unwrap(),
+            ErrorCode::Forbidden,
+        );
 
         // Access for the existing link, declined: only the access is rejected, the link stays.
         let access = ask(&mut console, None, true, None).await;
@@ -75,7 +78,10 @@ async fn link_then_access_declined_keeps_the_link_then_accepted_lets_the_agency_
         decide(&mut cara, &access.request_id, false).await;
         assert_eq!(notification(&mut console).await.kind, "access_declined");
         assert_eq!(link_status(&mut cara).await, [LinkStatus::Active]);
-        assert_error(&console.request(Command::Join { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
+        assert_error(
+            &console.request(Command::Join { room: "show".into(), since: None }).await.unwrap(),
+            ErrorCode::Forbidden,
+        );
 
         // Asked again and accepted: access for the whole agreement; the agency operates.
         let access = ask(&mut console, None, true, None).await;
@@ -84,7 +90,7 @@ async fn link_then_access_declined_keeps_the_link_then_accepted_lets_the_agency_
         };
         assert_eq!(grant.expires_at, link_only.agreement_ends_at);
         assert_eq!(notification(&mut console).await.kind, "access_granted");
-        ok_snapshot(console.request(Command::Join { room: "show".into() }).await.unwrap());
+        ok_snapshot(console.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
         assert_ok(
             &console.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap(),
         );
@@ -133,7 +139,7 @@ async fn unlinking_revokes_access_and_closes_the_agency_then_a_relink_without_ac
     let bundled = ask(&mut console, ends_in(DAY), true, None).await;
     decide(&mut cara, &bundled.request_id, true).await;
     let mut operator = hub.agency(Wire::Json, "ola", "acme", "cara").await;
-    ok_snapshot(operator.request(Command::Join { room: "show".into() }).await.unwrap());
+    ok_snapshot(operator.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
 
     let reply = cara.request(Command::Unlink { link_id: bundled.link_id.clone() }).await.unwrap();
     assert!(matches!(reply.result, Some(ReplyResult::Unlinked { revoked: Some(_), .. })), "{reply:?}");
@@ -141,12 +147,18 @@ async fn unlinking_revokes_access_and_closes_the_agency_then_a_relink_without_ac
     let (code, reason) = operator.closed().await.unwrap();
     assert_eq!(code, CloseCode::ACCESS_REVOKED.0, "{reason}");
     notification_of(&mut console, "access_revoked").await;
-    assert_error(&console.request(Command::Join { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
+    assert_error(
+        &console.request(Command::Join { room: "show".into(), since: None }).await.unwrap(),
+        ErrorCode::Forbidden,
+    );
 
     // A new link request without LIVE Manager access: accepted, and still no operating.
     let relink = ask(&mut console, ends_in(DAY), false, None).await;
     decide(&mut cara, &relink.request_id, true).await;
-    assert_error(&console.request(Command::Join { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
+    assert_error(
+        &console.request(Command::Join { room: "show".into(), since: None }).await.unwrap(),
+        ErrorCode::Forbidden,
+    );
     assert_error(
         &console.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap(),
         ErrorCode::Forbidden,
@@ -159,7 +171,7 @@ async fn access_ends_by_itself_when_the_agreement_ends() {
     let (_cara, _viewer) = live_room(&hub, Wire::Json, "show", "cara").await;
     hub.grant("cara", "acme", None, 1_500).await;
     let mut operator = hub.agency(Wire::Json, "sam", "acme", "cara").await;
-    ok_snapshot(operator.request(Command::Join { room: "show".into() }).await.unwrap());
+    ok_snapshot(operator.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
     assert_ok(
         &operator.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap(),
     );
@@ -167,7 +179,7 @@ async fn access_ends_by_itself_when_the_agreement_ends() {
     let (code, _) = operator.closed().await.unwrap();
     assert_eq!(code, CloseCode::ACCESS_EXPIRED.0);
     let mut again = hub.agency(Wire::Json, "sam", "acme", "cara").await;
-    let reply = again.request(Command::Join { room: "show".into() }).await.unwrap();
+    let reply = again.request(Command::Join { room: "show".into(), since: None }).await.unwrap();
     assert_error(&reply, ErrorCode::Forbidden);
     assert!(reply.error.unwrap().message.contains("ended"));
 }
@@ -179,7 +191,7 @@ async fn reporting_an_agency_suspends_it_at_once_until_the_creator_resumes() {
     hub.grant("cara", "acme", None, DAY).await;
     let mut console = hub.agency(Wire::MsgPack, "boss", "acme", "cara").await;
     let mut operator = hub.agency(Wire::MsgPack, "sam", "acme", "cara").await;
-    ok_snapshot(operator.request(Command::Join { room: "show".into() }).await.unwrap());
+    ok_snapshot(operator.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
 
     let reply = cara
         .request(Command::ReportAgency { agency: "acme".into(), reason: Some("odd deletes".into()) })
@@ -191,13 +203,13 @@ async fn reporting_an_agency_suspends_it_at_once_until_the_creator_resumes() {
     // The creator's inbox says the expelled operator left the room.
     let left = notification_of(&mut cara, "staff_left").await;
     assert_eq!((left.data["staff_id"].as_str(), left.data["room"].as_str()), (Some("sam"), Some("show")));
-    let reply = console.request(Command::Join { room: "show".into() }).await.unwrap();
+    let reply = console.request(Command::Join { room: "show".into(), since: None }).await.unwrap();
     assert_error(&reply, ErrorCode::Forbidden);
     assert!(reply.error.unwrap().message.contains("suspended"));
 
     assert_ok(&cara.request(Command::ResumeAgency { agency: "acme".into() }).await.unwrap());
     notification_of(&mut console, "access_resumed").await;
-    ok_snapshot(console.request(Command::Join { room: "show".into() }).await.unwrap());
+    ok_snapshot(console.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
 
     let audit = match cara.request(Command::ListAudit { agency: None, before: None, limit: None }).await.unwrap().result
     {
@@ -214,7 +226,7 @@ async fn scoped_grants_allow_only_what_was_granted() {
     let (_cara, mut viewer) = live_room(&hub, Wire::Json, "show", "cara").await;
     hub.grant("cara", "acme", Some(vec!["moderation"]), DAY).await;
     let mut moderator = hub.agency(Wire::Json, "sam", "acme", "cara").await;
-    ok_snapshot(moderator.request(Command::Join { room: "show".into() }).await.unwrap());
+    ok_snapshot(moderator.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
     let reply = viewer.request(Command::Comment { room: "show".into(), text: "buy crypto".into() }).await.unwrap();
     let Some(ReplyResult::Comment { comment_id, .. }) = reply.result else { panic!("{reply:?}") };
     assert_ok(&moderator.request(Command::DeleteComment { room: "show".into(), comment_id }).await.unwrap());
@@ -264,7 +276,7 @@ async fn an_agency_scheduling_a_live_notifies_the_creator() {
     assert_eq!((n.data["room"].as_str(), n.data["staff_id"].as_str()), (Some("friday"), Some("sam")));
     // Viewers can wait in the scheduled room; only cara can start it.
     let mut viewer = hub.viewer(Wire::Json, "v").await;
-    ok_snapshot(viewer.request(Command::Join { room: "friday".into() }).await.unwrap());
+    ok_snapshot(viewer.request(Command::Join { room: "friday".into(), since: None }).await.unwrap());
     assert_error(
         &planner.request(Command::StartRoom { room: "friday".into(), title: None }).await.unwrap(),
         ErrorCode::Forbidden,
@@ -279,7 +291,7 @@ async fn the_audit_trail_shows_refused_attempts_with_the_real_staff_member_to_th
     let (mut cara, mut viewer) = live_room(&hub, Wire::Json, "show", "cara").await;
     hub.grant("cara", "acme", None, DAY).await;
     let mut sam = hub.agency(Wire::Json, "sam", "acme", "cara").await;
-    ok_snapshot(sam.request(Command::Join { room: "show".into() }).await.unwrap());
+    ok_snapshot(sam.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
     assert_error(&sam.request(Command::EndRoom { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
     assert_error(
         &sam.request(Command::StartRoom { room: "next".into(), title: None }).await.unwrap(),

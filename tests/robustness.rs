@@ -30,7 +30,7 @@ async fn missing_bad_and_expired_tokens_are_refused_with_their_close_codes() {
     for wire in Wire::BOTH {
         // No token at all: the auth timeout closes with 4001; requests before connect are refused.
         let mut anonymous = Client::connect(&hub.ws_url, wire, Auth::None).await.unwrap();
-        let reply = anonymous.request(Command::Join { room: "r".into() }).await.unwrap();
+        let reply = anonymous.request(Command::Join { room: "r".into(), since: None }).await.unwrap();
         assert_error(&reply, ErrorCode::Unauthenticated);
         assert_eq!(anonymous.closed().await.unwrap().0, CloseCode::UNAUTHENTICATED.0);
 
@@ -82,7 +82,7 @@ async fn malformed_and_oversize_frames_get_errors_and_everyone_else_is_served() 
     let (_creator, mut bystander) = live_room(&hub, Wire::MsgPack, "r-bad", "cara").await;
     for wire in Wire::BOTH {
         let mut client = hub.viewer(wire, "mallory").await;
-        ok_snapshot(client.request(Command::Join { room: "r-bad".into() }).await.unwrap());
+        ok_snapshot(client.request(Command::Join { room: "r-bad".into(), since: None }).await.unwrap());
         let bad_frames: Vec<(Message, Option<u64>, ErrorCode)> = vec![
             (Message::Binary(vec![0xc1, 0x00].into()), None, ErrorCode::Invalid),
             (Message::Text("{not json".into()), None, ErrorCode::Invalid),
@@ -137,7 +137,7 @@ async fn a_client_that_stops_reading_is_dropped_as_slow_and_the_others_get_every
     let room = "r-slow";
     let (_creator, mut reader) = live_room(&hub, Wire::MsgPack, room, "cara").await;
     let mut stalled = hub.viewer(Wire::MsgPack, "stalled").await;
-    ok_snapshot(stalled.request(Command::Join { room: room.into() }).await.unwrap());
+    ok_snapshot(stalled.request(Command::Join { room: room.into(), since: None }).await.unwrap());
 
     // The healthy reader drains concurrently and counts every order, in seq order, until the
     // closing `activity` marker.
@@ -187,7 +187,7 @@ async fn staff_over_the_moderation_rate_limit_get_rate_limited_and_nothing_chang
     let (_creator, mut viewer) = live_room(&hub, Wire::Json, room, "cara").await;
     hub.grant("cara", "acme", None, DAY).await;
     let mut agency = hub.agency(Wire::Json, "sam", "acme", "cara").await;
-    ok_snapshot(agency.request(Command::Join { room: room.into() }).await.unwrap());
+    ok_snapshot(agency.request(Command::Join { room: room.into(), since: None }).await.unwrap());
     let billboard = |id: &str| Billboard {
         billboard_id: id.into(),
         title: "t".into(),
@@ -265,7 +265,7 @@ async fn agency_staff_dropped_as_slow_consumers_are_seen_leaving() {
     viewer.close().await; // only the agency console stalls
     hub.grant("cara", "acme", None, DAY).await;
     let mut stalled = hub.agency(Wire::MsgPack, "sam", "acme", "cara").await;
-    ok_snapshot(stalled.request(Command::Join { room: room.into() }).await.unwrap());
+    ok_snapshot(stalled.request(Command::Join { room: room.into(), since: None }).await.unwrap());
     // The creator reads everything; the agency console stops reading.
     let watching = tokio::spawn(async move {
         loop {

@@ -25,7 +25,7 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
             .await;
         assert_eq!(status, 200);
         let mut early = hub.viewer(wire, "early").await;
-        let snap = ok_snapshot(early.request(Command::Join { room: room.into() }).await.unwrap());
+        let snap = ok_snapshot(early.request(Command::Join { room: room.into(), since: None }).await.unwrap());
         assert_eq!(snap.state, RoomState::Scheduled);
         assert!(snap.staff.is_none(), "viewers get no staff list");
 
@@ -34,7 +34,7 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
         assert_eq!(snap.state, RoomState::Live);
         hub.grant("cara", "acme", None, DAY).await;
         let mut agency = hub.agency(wire, "sam", "acme", "cara").await;
-        ok_snapshot(agency.request(Command::Join { room: room.into() }).await.unwrap());
+        ok_snapshot(agency.request(Command::Join { room: room.into(), since: None }).await.unwrap());
 
         assert_ok(&early.request(Command::Comment { room: room.into(), text: "hello".into() }).await.unwrap());
         let (status, body) = hub.publish(room, order("o-1")).await;
@@ -60,7 +60,7 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
 
         // After room_ended nobody is a member; a late joiner sees the ended state.
         let mut late = hub.viewer(wire, "late").await;
-        let snap = ok_snapshot(late.request(Command::Join { room: room.into() }).await.unwrap());
+        let snap = ok_snapshot(late.request(Command::Join { room: room.into(), since: None }).await.unwrap());
         assert_eq!((snap.state, snap.seq), (RoomState::Ended, 5));
         assert_error(
             &late.request(Command::Comment { room: room.into(), text: "hi".into() }).await.unwrap(),
@@ -93,7 +93,7 @@ async fn only_the_creator_may_start_or_end_its_room() {
         let mut cara = hub.creator(wire, "cara").await;
         ok_snapshot(cara.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap());
         for client in [&mut viewer, &mut agency, &mut other_creator] {
-            ok_snapshot(client.request(Command::Join { room: room.into() }).await.unwrap());
+            ok_snapshot(client.request(Command::Join { room: room.into(), since: None }).await.unwrap());
             assert_error(&client.request(Command::EndRoom { room: room.into() }).await.unwrap(), ErrorCode::Forbidden);
             assert_error(
                 &client.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(),
@@ -124,7 +124,7 @@ async fn viewers_see_agency_actions_as_the_creators_and_staff_see_the_real_actor
         let (mut creator, mut viewer) = live_room(&hub, wire, room, "cara").await;
         hub.grant("cara", "acme", None, DAY).await;
         let mut agency = hub.agency(wire, "sam", "acme", "cara").await;
-        let snap = ok_snapshot(agency.request(Command::Join { room: room.into() }).await.unwrap());
+        let snap = ok_snapshot(agency.request(Command::Join { room: room.into(), since: None }).await.unwrap());
         assert_eq!(snap.staff.as_ref().map(|s| s.len()), Some(1));
 
         // The creator is told staff joined; viewers are not.
@@ -188,7 +188,7 @@ async fn a_late_joiner_gets_a_snapshot_of_the_current_state() {
         &creator.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b9") }).await.unwrap(),
     );
     let mut late = hub.viewer(Wire::Json, "late").await;
-    let snap = ok_snapshot(late.request(Command::Join { room: room.into() }).await.unwrap());
+    let snap = ok_snapshot(late.request(Command::Join { room: room.into(), since: None }).await.unwrap());
     assert_eq!(snap.state, RoomState::Live);
     assert_eq!(snap.billboard.map(|b| b.billboard_id), Some("b9".into()));
     assert_eq!(snap.viewer_count, 2);
@@ -203,7 +203,7 @@ async fn viewer_counts_are_broadcast_when_they_change() {
     let hub = start_with(|c| c.viewer_count_interval_ms = 50).await;
     let (_creator, mut viewer) = live_room(&hub, Wire::Json, "r-count", "cara").await;
     let mut second = hub.viewer(Wire::MsgPack, "v2").await;
-    ok_snapshot(second.request(Command::Join { room: "r-count".into() }).await.unwrap());
+    ok_snapshot(second.request(Command::Join { room: "r-count".into(), since: None }).await.unwrap());
     loop {
         let event = viewer.next_event().await.unwrap();
         if let EventBody::ViewerCount { count: 2 } = event.body {

@@ -79,7 +79,7 @@ impl Connector {
             TargetKind::Stagehand => {
                 let wire = self.target.wire;
                 wait_welcome(&mut ws, wire).await?;
-                let reply = request(&mut ws, wire, 1, Command::Join { room: room.to_owned() }).await?;
+                let reply = request(&mut ws, wire, 1, Command::Join { room: room.to_owned(), since: None }).await?;
                 reply.map_err(|code| anyhow!("join refused: {code}"))?.unwrap_or(0)
             }
             TargetKind::Nchan => 0,

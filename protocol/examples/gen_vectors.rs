@@ -16,7 +16,7 @@
 //! Naming: the prefix says which type a file decodes into. `client_*` is a [`ClientMessage`];
 //! `reply_*`, `control_*` and `event_*` are [`ServerMessage`]s.
 
-use stagehand_protocol::client::NewLink;
+use stagehand_protocol::client::{NewLink, Since};
 use stagehand_protocol::codec::{self, Wire};
 use stagehand_protocol::server::{EndReason, Welcome};
 use stagehand_protocol::types::*;
@@ -157,6 +157,8 @@ fn snapshot_public() -> Snapshot {
         billboard: Some(billboard()),
         viewer_count: 1_204,
         seq: 57,
+        epoch: "e-7f3a91c2".into(),
+        recovered: None,
         staff_seq: None,
         staff: None,
     }
@@ -221,7 +223,17 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         // ---- requests ------------------------------------------------------------------------
         ("client_connect", client(1, Command::Connect { token: TOKEN.into() })),
         ("client_ping", client(2, Command::Ping)),
-        ("client_join", client(3, Command::Join { room: room() })),
+        ("client_join", client(3, Command::Join { room: room(), since: None })),
+        (
+            "client_join_since",
+            client(
+                3,
+                Command::Join {
+                    room: room(),
+                    since: Some(Since { seq: 57, epoch: "e-7f3a91c2".into(), staff_seq: Some(4) }),
+                },
+            ),
+        ),
         ("client_leave", client(4, Command::Leave { room: room() })),
         ("client_comment", client(5, Command::Comment { room: room(), text: "Is the blue one in stock?".into() })),
         ("client_start_room", client(6, Command::StartRoom { room: room(), title: Some("Spring sale".into()) })),

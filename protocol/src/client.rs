@@ -19,6 +19,16 @@ impl ClientMessage {
     }
 }
 
+/// Where a client's copy of a room stands: the `seq` (and, for staff, the `staff_seq`) of the last
+/// event it received, in the room's `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Since {
+    pub seq: u64,
+    pub epoch: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_seq: Option<u64>,
+}
+
 /// A new link's terms, for a request bundled with linking.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewLink {
@@ -43,9 +53,13 @@ pub enum Command {
     Ping,
 
     // ---- rooms ---------------------------------------------------------------------------
-    /// Become a member of a room and receive its events; the reply holds a snapshot.
+    /// Become a member of a room and receive its events; the reply holds a snapshot. With
+    /// `since` (the position of the last event the client has, from an earlier membership), the
+    /// hub first sends every event the client missed, if it still has them all.
     Join {
         room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Since>,
     },
     Leave {
         room: String,
@@ -187,7 +201,7 @@ impl Command {
     /// The room a command targets, if any.
     pub fn room(&self) -> Option<&str> {
         match self {
-            Command::Join { room }
+            Command::Join { room, .. }
             | Command::Leave { room }
             | Command::Comment { room, .. }
             | Command::StartRoom { room, .. }

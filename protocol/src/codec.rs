@@ -132,7 +132,7 @@ mod tests {
     use crate::types::*;
 
     fn join() -> ClientMessage {
-        ClientMessage::new(7, Command::Join { room: "r1".into() })
+        ClientMessage::new(7, Command::Join { room: "r1".into(), since: None })
     }
 
     #[test]

@@ -85,6 +85,13 @@ pub struct Snapshot {
     pub viewer_count: u64,
     /// Seq of the latest event; the next event that takes a seq has `seq + 1`.
     pub seq: u64,
+    /// The room's history epoch: `seq` values compare only within one epoch. Pass it back in
+    /// `join.since` to recover what was missed.
+    pub epoch: String,
+    /// Only in the reply to a `join` with `since`: whether every missed event follows (`true`) or
+    /// the client must start again from this snapshot (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
     /// Staff stream position; only for creator and agency members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staff_seq: Option<u64>,

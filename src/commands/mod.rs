@@ -104,7 +104,7 @@ async fn run(session: &mut Session, command: &Command) -> HubResult<Option<Reply
 
     match command {
         Command::Connect { .. } => Err(HubError::conflict("already connected")),
-        Command::Ping => Ok(Some(ReplyResult::Pong { server_time: crate::clock::now_ms() })),
+        Command::Ping => Ok(Some(ReplyResult::Pong { server_time: hub.config.clock.now_ms() })),
         Command::Join { .. }
         | Command::Leave { .. }
         | Command::Comment { .. }

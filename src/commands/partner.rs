@@ -15,7 +15,7 @@ pub async fn handle(hub: &Hub, identity: &Identity, command: &Command) -> HubRes
     let partner = &hub.partner;
     let me = identity.user.id.clone();
     let agency_id = identity.agency.as_ref().map(|a| a.agency_id.clone());
-    let now = crate::clock::now_ms();
+    let now = hub.config.clock.now_ms();
     match command {
         Command::AccessRequest { creator, link, live_access, scopes } => {
             let agency = identity.agency.as_ref().ok_or_else(|| HubError::forbidden("agency staff only"))?;

@@ -8,7 +8,6 @@
 
 use super::outbox::{ConnId, Outbox, Shared, Task};
 use crate::auth::{Identity, TokenError};
-use crate::clock::now_ms;
 use crate::commands;
 use crate::hub::Hub;
 use crate::limits::Limiters;
@@ -61,7 +60,7 @@ impl Session {
         loop {
             let deadline = match &self.identity {
                 None => auth_deadline,
-                Some(identity) => token_deadline(identity.expires_at),
+                Some(identity) => token_deadline(identity.expires_at, self.hub.config.clock.now_ms()),
             };
             let frame = tokio::select! {
                 biased;
@@ -149,7 +148,7 @@ impl Session {
             session: self.id(),
             user: Actor { id: identity.user.id.clone(), name: identity.user.name.clone() },
             role: identity.role,
-            server_time: now_ms(),
+            server_time: hub.config.clock.now_ms(),
             heartbeat_ms: hub.config.heartbeat_ms,
             max_frame_bytes: hub.config.max_frame_bytes as u64,
         };
@@ -196,8 +195,8 @@ impl Session {
 }
 
 /// When a token expiring at `expires_at` (ms since the epoch) stops being valid, on the tokio clock.
-fn token_deadline(expires_at: u64) -> Instant {
-    let left = expires_at.saturating_sub(now_ms());
+fn token_deadline(expires_at: u64, now: u64) -> Instant {
+    let left = expires_at.saturating_sub(now);
     // Far-future tokens: cap the sleep so the timer stays within tokio's range.
     Instant::now() + Duration::from_millis(left.min(365 * 24 * 3600 * 1000))
 }

@@ -81,7 +81,7 @@ struct PartyQuery {
 
 async fn list_requests(State(hub): State<Arc<Hub>>, Query(q): Query<PartyQuery>) -> ApiResult<Json<Value>> {
     let filter = RequestFilter { creator_id: q.creator_id, agency_id: q.agency_id, status: q.status };
-    let now = crate::clock::now_ms();
+    let now = hub.config.clock.now_ms();
     let items = hub.partner.store.call(move |s| s.requests(&filter, now)).await?;
     Ok(Json(json!({ "items": items })))
 }
@@ -112,7 +112,7 @@ async fn decide(
 
 async fn list_links(State(hub): State<Arc<Hub>>, Query(q): Query<PartyQuery>) -> ApiResult<Json<Value>> {
     let filter = LinkFilter { creator_id: q.creator_id, agency_id: q.agency_id };
-    let now = crate::clock::now_ms();
+    let now = hub.config.clock.now_ms();
     let items = hub.partner.store.call(move |s| s.links(&filter, now)).await?;
     Ok(Json(json!({ "items": items })))
 }
@@ -124,7 +124,7 @@ async fn unlink(State(hub): State<Arc<Hub>>, Path(link_id): Path<String>) -> Api
 
 async fn list_grants(State(hub): State<Arc<Hub>>, Query(q): Query<PartyQuery>) -> ApiResult<Json<Value>> {
     let filter = GrantFilter { creator_id: q.creator_id, agency_id: q.agency_id, live_only: q.live_only };
-    let now = crate::clock::now_ms();
+    let now = hub.config.clock.now_ms();
     let items = hub.partner.store.call(move |s| s.grants(&filter, now)).await?;
     Ok(Json(json!({ "items": items })))
 }

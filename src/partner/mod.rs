@@ -14,7 +14,7 @@ pub mod grants;
 pub mod inboxes;
 pub mod store_handle;
 
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::error::{HubError, HubResult};
 use crate::rooms::Rooms;
 use crate::store::{Decision, NewAudit, NewRequest, Party, Unlinked};
@@ -34,6 +34,7 @@ pub struct Partner {
     pub grants: GrantCache,
     pub inboxes: Inboxes,
     rooms: Arc<Rooms>,
+    clock: Clock,
 }
 
 /// Who performed an audited action.
@@ -43,13 +44,14 @@ pub struct Actor<'a> {
 }
 
 impl Partner {
-    pub fn new(store: StoreHandle, grants: GrantCache, rooms: Arc<Rooms>) -> Self {
-        Partner { store, grants, inboxes: Inboxes::default(), rooms }
+    pub fn new(store: StoreHandle, grants: GrantCache, rooms: Arc<Rooms>, clock: Clock) -> Self {
+        Partner { store, grants, inboxes: Inboxes::default(), rooms, clock }
     }
 
     /// An agency asks a creator for a link and/or LIVE Manager access; the creator is notified.
     pub async fn request(&self, new: NewRequest) -> HubResult<AccessRequestInfo> {
-        let request = self.store.call(move |s| s.create_request(new, now_ms())).await?;
+        let now = self.clock.now_ms();
+        let request = self.store.call(move |s| s.create_request(new, now)).await?;
         let data = json!({ "request": &request });
         self.notify(&user_inbox(&request.creator_id), "access_requested", data).await?;
         Ok(request)
@@ -58,7 +60,8 @@ impl Partner {
     /// The creator accepts or declines; the agency is notified. Declining a bundled request
     /// cancels the link too (the store applies the rule); declining plain access keeps the link.
     pub async fn decide(&self, request_id: String, creator_id: String, accept: bool) -> HubResult<Decision> {
-        let decision = self.store.call(move |s| s.decide_request(&request_id, &creator_id, accept, now_ms())).await?;
+        let now = self.clock.now_ms();
+        let decision = self.store.call(move |s| s.decide_request(&request_id, &creator_id, accept, now)).await?;
         if let Some(grant) = &decision.grant {
             self.grants.put(grant.clone());
         }
@@ -77,7 +80,8 @@ impl Partner {
     /// closed out of the creator's rooms. The other side is notified.
     pub async fn unlink(&self, link_id: String, party: Party) -> HubResult<Unlinked> {
         let by = party.clone();
-        let unlinked = self.store.call(move |s| s.unlink(&link_id, &party, now_ms())).await?;
+        let now = self.clock.now_ms();
+        let unlinked = self.store.call(move |s| s.unlink(&link_id, &party, now)).await?;
         let link = &unlinked.link;
         self.grants.remove(&link.creator_id, &link.agency_id);
         self.expel(&link.creator_id, &link.agency_id, CloseCode::ACCESS_REVOKED, "the link was ended");
@@ -103,7 +107,8 @@ impl Partner {
         reason: Option<String>,
     ) -> HubResult<GrantInfo> {
         let (c, a) = (creator_id.clone(), agency_id.clone());
-        let grant = self.store.call(move |s| s.set_suspended(&c, &a, suspended, now_ms())).await?;
+        let now = self.clock.now_ms();
+        let grant = self.store.call(move |s| s.set_suspended(&c, &a, suspended, now)).await?;
         self.grants.put(grant.clone());
         let (command, kind) = if suspended {
             self.expel(&creator_id, &agency_id, CloseCode::ACCESS_SUSPENDED, "reported by the creator");
@@ -130,7 +135,8 @@ impl Partner {
     /// Store a notification, then push it to the recipient's open connections.
     pub async fn notify(&self, inbox: &str, kind: &str, data: serde_json::Value) -> HubResult<NotificationInfo> {
         let (to, what) = (inbox.to_string(), kind.to_string());
-        let notification = self.store.call(move |s| s.notify(&to, &what, data, now_ms())).await?;
+        let now = self.clock.now_ms();
+        let notification = self.store.call(move |s| s.notify(&to, &what, data, now)).await?;
         self.inboxes.deliver(inbox, &notification);
         Ok(notification)
     }
@@ -155,12 +161,13 @@ impl Partner {
     }
 
     pub async fn audit(&self, entry: NewAudit) -> HubResult<()> {
-        self.store.call(move |s| s.append_audit(entry, now_ms())).await.map(|_| ())
+        let now = self.clock.now_ms();
+        self.store.call(move |s| s.append_audit(entry, now)).await.map(|_| ())
     }
 
     /// What `agency_id` may do in `creator_id`'s rooms now.
     pub fn access(&self, creator_id: &str, agency_id: &str) -> Access {
-        self.grants.access(creator_id, agency_id, now_ms())
+        self.grants.access(creator_id, agency_id, self.clock.now_ms())
     }
 
     /// Close the agency's staff connections in the creator's rooms.
@@ -181,7 +188,7 @@ impl Partner {
             }
         }
         // A day after expiry no connection can still be relying on a grant.
-        self.grants.forget_expired(now_ms().saturating_sub(24 * 3600 * 1000));
+        self.grants.forget_expired(self.clock.now_ms().saturating_sub(24 * 3600 * 1000));
     }
 }
 

@@ -34,6 +34,11 @@ impl Rooms {
         Rooms { map: DashMap::new(), config, metrics }
     }
 
+    /// Now, on the hub's clock.
+    pub fn now_ms(&self) -> Millis {
+        self.config.clock.now_ms()
+    }
+
     pub fn get(&self, id: &str) -> HubResult<Arc<Room>> {
         self.map.get(id).map(|r| r.clone()).ok_or_else(|| HubError::not_found(format!("no room `{id}`")))
     }
@@ -54,7 +59,14 @@ impl Rooms {
             Entry::Vacant(slot) => {
                 let title = title.unwrap_or(&creator.name).to_string();
                 let limits = Limiters::per_room(&self.config);
-                let room = Arc::new(Room::new(id.to_string(), creator.clone(), title, limits, self.metrics.clone()));
+                let room = Arc::new(Room::new(
+                    id.to_string(),
+                    creator.clone(),
+                    title,
+                    limits,
+                    self.metrics.clone(),
+                    self.config.clock,
+                ));
                 slot.insert(room.clone());
                 room
             }

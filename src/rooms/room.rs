@@ -6,7 +6,7 @@
 //! waits: encoding is a few hundred nanoseconds and delivery is `try_send`.
 
 use super::fanout::{Audience, Outgoing, Tally};
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::conn::outbox::{ConnId, Outbox};
 use crate::error::{HubError, HubResult};
 use crate::limits::Limiters;
@@ -27,6 +27,7 @@ pub struct Room {
     /// Per-room rate limits.
     pub limits: Limiters,
     metrics: Arc<Metrics>,
+    clock: Clock,
     inner: Mutex<Inner>,
 }
 
@@ -56,12 +57,20 @@ struct Inner {
 pub type Seq = u64;
 
 impl Room {
-    pub fn new(id: String, creator: Actor, title: String, limits: Limiters, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        id: String,
+        creator: Actor,
+        title: String,
+        limits: Limiters,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Self {
         Room {
             id,
             creator,
             limits,
             metrics,
+            clock,
             inner: Mutex::new(Inner {
                 state: RoomState::Scheduled,
                 title,
@@ -185,6 +194,8 @@ impl Room {
             billboard: inner.billboard.clone(),
             viewer_count: inner.viewers.len() as u64,
             seq: inner.seq,
+            epoch: String::new(),
+            recovered: None,
             staff_seq: staff_view.then_some(inner.staff_seq),
             staff: staff_view.then(|| inner.staff.values().filter_map(|m| m.operator.clone()).collect()),
         }
@@ -224,7 +235,7 @@ impl Room {
             return Err(HubError::conflict("the room has already ended"));
         }
         inner.state = RoomState::Ended;
-        inner.ended_at = Some(now_ms());
+        inner.ended_at = Some(self.clock.now_ms());
         let seq = self.publish_locked(&mut inner, EventBody::RoomEnded { reason });
         inner.viewers.clear();
         inner.staff.clear();
@@ -303,7 +314,8 @@ impl Room {
             inner.seq += 1;
         }
         let seq = inner.seq;
-        let mut outgoing = Outgoing::new(Event { room: self.id.clone(), seq, staff_seq, ts: now_ms(), body });
+        let mut outgoing =
+            Outgoing::new(Event { room: self.id.clone(), seq, staff_seq, ts: self.clock.now_ms(), body });
         let mut tally = Tally::default();
         if !staff_only {
             outgoing.deliver(Audience::Viewers, inner.viewers.values(), &mut tally);

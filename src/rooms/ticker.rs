@@ -3,7 +3,6 @@
 //! takes its connections within a second), and forget rooms that ended a while ago.
 
 use super::Rooms;
-use crate::clock::now_ms;
 use crate::partner::Partner;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +26,6 @@ pub async fn run(rooms: Arc<Rooms>, partner: Arc<Partner>, interval: Duration, s
         for room in rooms.all() {
             room.announce_viewer_count();
         }
-        rooms.evict_ended(now_ms());
+        rooms.evict_ended(rooms.now_ms());
     }
 }

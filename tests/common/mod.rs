@@ -205,7 +205,7 @@ pub async fn live_room(hub: &TestHub, wire: Wire, room: &str, creator: &str) -> 
     let started = c.next_event().await.unwrap();
     assert_eq!(started.body.name(), "room_started");
     let mut v = hub.viewer(wire, &format!("{room}-viewer")).await;
-    ok_snapshot(v.request(Command::Join { room: room.into() }).await.unwrap());
+    ok_snapshot(v.request(Command::Join { room: room.into(), since: None }).await.unwrap());
     (c, v)
 }
 
