@@ -23,14 +23,14 @@ pub async fn run(rooms: Arc<Rooms>, partner: Arc<Partner>, interval: Duration, s
             _ = enforce.tick() => {
                 partner.enforce();
                 reclaim(&rooms, &partner);
-                continue;
+                rooms.evict_ended(rooms.now_ms());
             }
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                for room in rooms.all() {
+                    room.announce_viewer_count();
+                }
+            }
         }
-        for room in rooms.all() {
-            room.announce_viewer_count();
-        }
-        rooms.evict_ended(rooms.now_ms());
     }
 }
 

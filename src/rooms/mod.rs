@@ -71,6 +71,11 @@ impl Rooms {
         rooms
     }
 
+    /// The broker the rooms publish through.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
+    }
+
     /// Now, on the hub's clock.
     pub fn now_ms(&self) -> Millis {
         self.config.clock.now_ms()

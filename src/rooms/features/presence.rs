@@ -9,7 +9,7 @@ use crate::error::{HubError, HubResult};
 use crate::rooms::{Audience, Room};
 use stagehand_protocol::client::Since;
 use stagehand_protocol::server::{EventBody, ReplyResult};
-use stagehand_protocol::types::{Operator, Role};
+use stagehand_protocol::types::{Operator, Role, RoomState as Phase};
 use std::sync::Arc;
 
 /// The presence slice: agency staff in the room now (one entry per staff connection).
@@ -63,7 +63,11 @@ pub fn join(ctx: &mut Ctx<'_>, room: &Arc<Room>, since: Option<&Since>) -> HubRe
     remember(ctx, room);
     let notice = match (first, operator) {
         (true, Some(staff)) => {
-            room.op().publish(EventBody::StaffJoined { staff });
+            // An ended room has no staff to tell; the creator is still notified.
+            let op = room.op();
+            if op.read(|s| s.lifecycle.phase != Phase::Ended) {
+                op.publish(EventBody::StaffJoined { staff });
+            }
             Some(Notice::StaffPresence { room: room.clone(), joined: true })
         }
         _ => None,
@@ -99,7 +103,7 @@ pub fn leave(ctx: &mut Ctx<'_>, room: &Arc<Room>) -> HubResult<Outcome> {
 pub fn announce_departure(room: &Arc<Room>, departure: crate::rooms::Departure) -> Option<Notice> {
     let crate::rooms::Departure::Staff(staff) = departure else { return None };
     let op = room.op();
-    if op.read(|s| s.lifecycle.phase == stagehand_protocol::types::RoomState::Ended) {
+    if op.read(|s| s.lifecycle.phase == Phase::Ended) {
         return None;
     }
     op.publish(EventBody::StaffLeft { staff });
