@@ -20,7 +20,6 @@ use stagehand_protocol::client::Since;
 use stagehand_protocol::server::{Control, Event, EventBody, ServerMessage};
 use stagehand_protocol::types::{Actor, Billboard, GrantInfo, GrantStatus, Role, Scope};
 use stagehand_protocol::{codec, Command, Wire};
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
 const ROOM: &str = "prop-room";
