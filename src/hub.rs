@@ -6,10 +6,11 @@ use crate::conn::outbox::{ConnId, Outbox};
 use crate::conn::session::Session;
 use crate::metrics::Metrics;
 use crate::partner::grants::GrantCache;
-use crate::partner::inboxes::{agency_inbox, user_inbox, Inboxes};
+use crate::partner::inboxes::{agency_inbox, user_inbox, Inboxes, Unread};
+use crate::partner::store_handle::Lanes;
 use crate::partner::{Partner, StoreHandle};
 use crate::rooms::Rooms;
-use crate::store::{GrantFilter, SqliteStore, Store, StoreError};
+use crate::store::{GrantFilter, SqliteStore, Store, StoreError, MAX_PAGE};
 use dashmap::DashMap;
 use stagehand_protocol::types::Role;
 use stagehand_protocol::CloseCode;
@@ -50,10 +51,14 @@ impl Hub {
         let store = SqliteStore::open(&config.data_dir)?;
         let live = GrantFilter { live_only: true, ..GrantFilter::default() };
         let grants = GrantCache::load(store.grants(&live, config.clock.now_ms())?);
+        let inboxes = Arc::new(Inboxes::default());
+        let push = inboxes.clone();
+        let lanes = Lanes { queue: config.store_queue, readers: config.store_readers };
+        let store = StoreHandle::start(store, lanes, Arc::new(move |notified| push.deliver_all(notified)))?;
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let rooms = Arc::new(Rooms::new(config.clone(), metrics.clone()));
-        let partner = Arc::new(Partner::new(StoreHandle::new(Arc::new(store)), grants, rooms.clone(), config.clock));
+        let partner = Arc::new(Partner::new(store, grants, inboxes, rooms.clone(), config.clock));
         Ok(Arc::new(Hub {
             keys: TokenKeys::new(&config.jwt_secret, config.jwt_leeway_secs),
             rooms,
@@ -126,17 +131,32 @@ impl Hub {
         }
     }
 
-    /// A session authenticated: open its inbox and push what it has not read yet, oldest first.
+    /// A session authenticated: open its inbox, then push what it has not read yet, oldest first —
+    /// at most a page that fits its queue, followed by `notifications_remaining` when more unread
+    /// ones are left — and from then on every new notification, in id order and each once (see
+    /// [`Inboxes`]).
     pub fn on_session_start(&self, session: &Session) {
         let Some(inbox) = session.inbox() else { return };
+        let id = session.outbox.id;
         self.partner.inboxes.register(&inbox, session.outbox.clone());
-        let (store, outbox) = (self.partner.store.clone(), session.outbox.clone());
-        tokio::spawn(async move {
-            let unread = store.call(move |s| s.notifications(&inbox, true, None, crate::store::MAX_PAGE)).await;
-            match unread {
-                Ok(items) => items.into_iter().rev().for_each(|n| Inboxes::deliver_to(&outbox, n)),
-                Err(error) => tracing::error!(?error, "could not read unread notifications"),
-            }
+        let page = catch_up_page(self.config.outbound_queue);
+        let partner = self.partner.clone();
+        // Tracked, so shutdown waits for it like for the connection it serves.
+        self.tasks.spawn(async move {
+            let key = inbox.clone();
+            let read = partner.store.call(move |s| s.notifications(&key, true, None, page + 1)).await;
+            let unread = match read {
+                Ok(mut items) => {
+                    let more = items.len() > page as usize;
+                    items.truncate(page as usize);
+                    Unread::Page { items, more }
+                }
+                Err(error) => {
+                    tracing::warn!(?error, inbox, "could not read unread notifications at connect");
+                    Unread::Unknown
+                }
+            };
+            partner.inboxes.caught_up(&inbox, id, unread);
         });
     }
 
@@ -146,6 +166,14 @@ impl Hub {
             self.partner.inboxes.unregister(&inbox, session.id());
         }
     }
+}
+
+/// How many unread notifications are pushed at connect: half the connection's queue (the rest is
+/// room for replies and live traffic), at most one store page less one (the hub reads one more to
+/// learn whether more remain).
+pub fn catch_up_page(outbound_queue: usize) -> u32 {
+    let half = u32::try_from(outbound_queue / 2).unwrap_or(u32::MAX);
+    half.clamp(1, MAX_PAGE - 1)
 }
 
 /// The inbox a connection of this identity reads: agency staff share their agency's.

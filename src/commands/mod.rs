@@ -29,7 +29,10 @@ pub async fn dispatch(session: &mut Session, id: u64, command: Command) -> Reply
     let outcome = run(session, &command).await;
     if let Some(identity) = session.identity.clone() {
         let limited = matches!(&outcome, Err(e) if e.code == ErrorCode::RateLimited);
-        if identity.role == Role::Agency && policy::audited(&command) && !limited {
+        // A partner operation that succeeded wrote its audit row in its own transaction.
+        let audited_with_change =
+            outcome.is_ok() && matches!(command, Command::AccessRequest { .. } | Command::Unlink { .. });
+        if identity.role == Role::Agency && policy::audited(&command) && !limited && !audited_with_change {
             audit(&hub, &identity, &command, &outcome).await;
         }
     }
