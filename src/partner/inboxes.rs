@@ -128,3 +128,79 @@ impl Inboxes {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::outbox::Shared;
+    use stagehand_protocol::codec;
+    use stagehand_protocol::Wire;
+    use tokio::sync::mpsc;
+
+    fn note(id: u64) -> NotificationInfo {
+        NotificationInfo {
+            notification_id: id,
+            kind: "staff_joined".into(),
+            created_at: id,
+            read: false,
+            data: serde_json::json!({}),
+        }
+    }
+
+    /// What the connection was sent: notification ids, and `None` for a `notifications_remaining`.
+    fn sent(queue: &mut mpsc::Receiver<Frame>) -> Vec<Option<u64>> {
+        let mut out = Vec::new();
+        while let Ok(frame) = queue.try_recv() {
+            let axum::extract::ws::Message::Text(text) = &*frame else { panic!("json frames") };
+            match codec::decode(Wire::Json, text.as_bytes()).unwrap() {
+                ServerMessage::Control(Control::Notification(n)) => out.push(Some(n.notification_id)),
+                ServerMessage::Control(Control::NotificationsRemaining(_)) => out.push(None),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        out
+    }
+
+    fn connection() -> (Outbox, mpsc::Receiver<Frame>) {
+        let (tx, rx) = mpsc::channel(64);
+        (Outbox::new(1, Wire::Json, tx, Shared::new(0)), rx)
+    }
+
+    #[test]
+    fn live_notifications_during_catch_up_follow_the_unread_page_in_order_and_once() {
+        let inboxes = Inboxes::default();
+        let (outbox, mut queue) = connection();
+        inboxes.register("user:c", outbox);
+        // Committed while the unread page is being read: 5 is also in the page, 6 and 7 are not.
+        for id in [5, 6, 7] {
+            inboxes.deliver("user:c", &note(id));
+        }
+        assert!(sent(&mut queue).is_empty(), "nothing goes out before the unread page");
+        // The page, newest first as the store returns it.
+        inboxes.caught_up("user:c", 1, Unread::Page { items: vec![note(5), note(4), note(3)], more: true });
+        inboxes.deliver("user:c", &note(8));
+        assert_eq!(sent(&mut queue), [Some(3), Some(4), Some(5), None, Some(6), Some(7), Some(8)]);
+    }
+
+    #[test]
+    fn an_unreadable_inbox_is_announced_and_live_delivery_still_starts() {
+        let inboxes = Inboxes::default();
+        let (outbox, mut queue) = connection();
+        inboxes.register("user:c", outbox);
+        inboxes.deliver("user:c", &note(9));
+        inboxes.caught_up("user:c", 1, Unread::Unknown);
+        assert_eq!(sent(&mut queue), [None, Some(9)]);
+    }
+
+    #[test]
+    fn a_backlog_past_its_limit_closes_the_connection_instead_of_dropping() {
+        let inboxes = Inboxes::default();
+        let (outbox, _queue) = connection();
+        inboxes.register("user:c", outbox.clone());
+        for id in 0..=BACKLOG_LIMIT as u64 {
+            inboxes.deliver("user:c", &note(id + 1));
+        }
+        assert!(outbox.is_closed());
+        assert_eq!(outbox.shared().close_reason().0, CloseCode::SLOW_CONSUMER);
+    }
+}

@@ -7,6 +7,7 @@
 mod access;
 mod expiry;
 mod inbox;
+mod retention;
 
 use rusqlite::Connection;
 use stagehand_protocol::client::NewLink;
