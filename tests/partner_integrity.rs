@@ -192,3 +192,40 @@ async fn unknown_routes_and_methods_answer_with_json_errors() {
         assert!(body["error"]["message"].is_string());
     }
 }
+
+#[tokio::test]
+async fn the_running_hub_prunes_by_the_configured_retention() {
+    // Before the hub starts: an audit record and a read notification long past their retention,
+    // and an unread notification just as old, which is kept.
+    let data = tempfile::tempdir().unwrap();
+    {
+        use stagehand::store::{NewAudit, Store};
+        let store = stagehand::store::SqliteStore::open(data.path()).unwrap();
+        let entry = NewAudit {
+            creator_id: "cara".into(),
+            agency_id: "acme".into(),
+            staff_id: "sam".into(),
+            staff_name: "Sam".into(),
+            room: None,
+            command: "join".into(),
+            outcome: "ok".into(),
+            detail: None,
+        };
+        store.append_audit(entry, 1_000).unwrap();
+        let read = store.notify("user:cara", "staff_joined", serde_json::json!({}), 1_000).unwrap();
+        store.ack("user:cara", &[read.notification_id]).unwrap();
+        store.notify("user:cara", "staff_left", serde_json::json!({}), 1_000).unwrap();
+    }
+    let path = data.path().to_path_buf();
+    let hub = start_with(|c| c.data_dir = path).await;
+    // The first pruning pass runs at start; wait for it (bounded), without assuming how long it takes.
+    let pruned = async {
+        while !items(&hub, "/api/v1/audit?creator_id=cara").await.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), pruned).await.expect("the hub prunes at start");
+    let left = items(&hub, "/api/v1/notifications?recipient=user:cara").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0]["kind"].as_str(), left[0]["read"].as_bool()), (Some("staff_left"), Some(false)));
+}
