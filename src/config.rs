@@ -122,6 +122,29 @@ pub struct Config {
     #[arg(skip)]
     #[serde(skip)]
     pub clock: crate::clock::Clock,
+
+    /// Store jobs (writes, and separately reads) that may wait for the store's threads; beyond it a
+    /// request gets `unavailable` at once.
+    #[arg(long, env = "STAGEHAND_STORE_QUEUE", default_value_t = 1_024)]
+    pub store_queue: usize,
+    /// Read-only store connections, one thread each, beside the one writer thread.
+    #[arg(long, env = "STAGEHAND_STORE_READERS", default_value_t = 2)]
+    pub store_readers: usize,
+    /// Audit records older than this many days are pruned.
+    #[arg(long, env = "STAGEHAND_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u64,
+    /// Each creator keeps at most this many audit records (the newest).
+    #[arg(long, env = "STAGEHAND_AUDIT_MAX_PER_CREATOR", default_value_t = 100_000)]
+    pub audit_max_per_creator: u64,
+    /// Read notifications older than this many days are pruned (unread ones are kept).
+    #[arg(long, env = "STAGEHAND_NOTIFICATION_RETENTION_DAYS", default_value_t = 30)]
+    pub notification_retention_days: u64,
+    /// Each inbox keeps at most this many read notifications (the newest).
+    #[arg(long, env = "STAGEHAND_READ_NOTIFICATIONS_PER_INBOX", default_value_t = 1_000)]
+    pub read_notifications_per_inbox: u64,
+    /// How often the store prunes by the retention settings above (and once at start).
+    #[arg(long, env = "STAGEHAND_STORE_PRUNE_INTERVAL_MS", default_value_t = 600_000)]
+    pub store_prune_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -189,9 +212,34 @@ impl Config {
         if self.outbound_queue == 0 || self.max_frame_bytes == 0 || self.heartbeat_ms == 0 {
             return Err(ConfigError::Invalid("queue, frame size and heartbeat must be non-zero".into()));
         }
+        let store = [
+            self.store_queue as u64,
+            self.store_readers as u64,
+            self.audit_max_per_creator,
+            self.read_notifications_per_inbox,
+            self.store_prune_interval_ms,
+        ];
+        if store.contains(&0) {
+            return Err(ConfigError::Invalid(
+                "store_queue, store_readers, retention counts and store_prune_interval_ms must be non-zero".into(),
+            ));
+        }
         if !matches!(self.log_format.as_str(), "human" | "json") {
             return Err(ConfigError::Invalid("log_format is `human` or `json`".into()));
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// What the store keeps, from the retention settings.
+    pub fn retention(&self) -> crate::store::Retention {
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        crate::store::Retention {
+            audit_max_age_ms: self.audit_retention_days.saturating_mul(DAY_MS),
+            audit_max_per_creator: self.audit_max_per_creator,
+            notification_max_age_ms: self.notification_retention_days.saturating_mul(DAY_MS),
+            read_notifications_per_inbox: self.read_notifications_per_inbox,
+        }
     }
 }

@@ -6,10 +6,11 @@ use crate::config::Config;
 use crate::conn::outbox::{ConnId, Outbox};
 use crate::metrics::Metrics;
 use crate::partner::grants::GrantCache;
-use crate::partner::inboxes::Inboxes;
+use crate::partner::inboxes::{Inboxes, Unread};
+use crate::partner::store_handle::Lanes;
 use crate::partner::{Partner, StoreHandle};
 use crate::rooms::Rooms;
-use crate::store::{GrantFilter, SqliteStore, Store, StoreError};
+use crate::store::{GrantFilter, SqliteStore, Store, StoreError, MAX_PAGE};
 use dashmap::DashMap;
 use stagehand_protocol::CloseCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,10 +52,14 @@ impl Hub {
         let store = SqliteStore::open(&config.data_dir)?;
         let live = GrantFilter { live_only: true, ..GrantFilter::default() };
         let grants = GrantCache::load(store.grants(&live, config.clock.now_ms())?);
+        let inboxes = Arc::new(Inboxes::default());
+        let push = inboxes.clone();
+        let lanes = Lanes { queue: config.store_queue, readers: config.store_readers };
+        let store = StoreHandle::start(store, lanes, Arc::new(move |notified| push.deliver_all(notified)))?;
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let rooms = Rooms::in_memory(config.clone(), metrics.clone());
-        let partner = Arc::new(Partner::new(StoreHandle::new(Arc::new(store)), grants, rooms.clone(), config.clock));
+        let partner = Arc::new(Partner::new(store, grants, inboxes, rooms.clone(), config.clock));
         let services = Services {
             config: config.clone(),
             rooms: rooms.clone(),
@@ -134,16 +139,31 @@ impl Hub {
         }
     }
 
-    /// A session authenticated: open its inbox and push what it has not read yet, oldest first.
+    /// A session authenticated: open its inbox, then push what it has not read yet, oldest first —
+    /// at most a page that fits its queue, followed by `notifications_remaining` when more unread
+    /// ones are left — and from then on every new notification, in id order and each once (see
+    /// [`Inboxes`]).
     pub fn on_session_start(&self, inbox: &str, outbox: &Outbox) {
-        self.partner.inboxes.register(inbox, outbox.clone());
-        let (store, outbox, inbox) = (self.partner.store.clone(), outbox.clone(), inbox.to_string());
-        tokio::spawn(async move {
-            let unread = store.call(move |s| s.notifications(&inbox, true, None, crate::store::MAX_PAGE)).await;
-            match unread {
-                Ok(items) => items.into_iter().rev().for_each(|n| Inboxes::deliver_to(&outbox, n)),
-                Err(error) => tracing::error!(?error, "could not read unread notifications"),
-            }
+        let (inbox, id) = (inbox.to_string(), outbox.id);
+        self.partner.inboxes.register(&inbox, outbox.clone());
+        let page = catch_up_page(self.config.outbound_queue);
+        let partner = self.partner.clone();
+        // Tracked, so shutdown waits for it like for the connection it serves.
+        self.tasks.spawn(async move {
+            let key = inbox.clone();
+            let read = partner.store.call(move |s| s.notifications(&key, true, None, page + 1)).await;
+            let unread = match read {
+                Ok(mut items) => {
+                    let more = items.len() > page as usize;
+                    items.truncate(page as usize);
+                    Unread::Page { items, more }
+                }
+                Err(error) => {
+                    tracing::warn!(?error, inbox, "could not read unread notifications at connect");
+                    Unread::Unknown
+                }
+            };
+            partner.inboxes.caught_up(&inbox, id, unread);
         });
     }
 
@@ -151,4 +171,12 @@ impl Hub {
     pub fn on_session_end(&self, inbox: &str, id: ConnId) {
         self.partner.inboxes.unregister(inbox, id);
     }
+}
+
+/// How many unread notifications are pushed at connect: half the connection's queue (the rest is
+/// room for replies and live traffic), at most one store page less one (the hub reads one more to
+/// learn whether more remain).
+pub fn catch_up_page(outbound_queue: usize) -> u32 {
+    let half = u32::try_from(outbound_queue / 2).unwrap_or(u32::MAX);
+    half.clamp(1, MAX_PAGE - 1)
 }

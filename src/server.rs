@@ -31,6 +31,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningHub> {
         hub.shutdown.clone(),
     ));
     tokio::spawn(hub.clone().heartbeat());
+    tokio::spawn(crate::partner::prune_periodically(hub.clone()));
     let router = crate::http::router(hub.clone());
     // Events are small and latency matters: no Nagle delay on accepted sockets.
     let listener = listener.tap_io(|tcp| {

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use stagehand::client::Client;
 use stagehand_protocol::client::NewLink;
-use stagehand_protocol::server::ReplyResult;
+use stagehand_protocol::server::{Control, ReplyResult, ServerMessage};
 use stagehand_protocol::types::{AccessRequestInfo, Billboard, LinkStatus, RequestKind, RequestStatus, Scope};
 use stagehand_protocol::{CloseCode, Command, ErrorCode, Wire};
 
@@ -43,6 +43,19 @@ async fn decide(creator: &mut Client, request_id: &str, accept: bool) -> ReplyRe
     let reply = creator.request(command).await.unwrap();
     assert_ok(&reply);
     reply.result.unwrap()
+}
+
+/// The kinds of the notifications a connection receives until the hub closes it, and the close code.
+async fn notifications_until_closed(client: &mut Client) -> (Vec<String>, u16) {
+    let mut kinds = Vec::new();
+    loop {
+        match client.next().await {
+            Ok(ServerMessage::Control(Control::Notification(n))) => kinds.push(n.kind),
+            Ok(_) => {}
+            Err(stagehand::client::ClientError::Closed(Some((code, _)))) => return (kinds, code),
+            Err(other) => panic!("expected a close frame, got {other:?}"),
+        }
+    }
 }
 
 async fn link_status(creator: &mut Client) -> Vec<LinkStatus> {
@@ -139,13 +152,16 @@ async fn unlinking_revokes_access_and_closes_the_agency_then_a_relink_without_ac
     let bundled = ask(&mut console, ends_in(DAY), true, None).await;
     decide(&mut cara, &bundled.request_id, true).await;
     let mut operator = hub.agency(Wire::Json, "ola", "acme", "cara").await;
+    // Caught up (the unread `access_granted` arrived): from now on notifications come live.
+    notification_of(&mut operator, "access_granted").await;
     ok_snapshot(operator.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
 
     let reply = cara.request(Command::Unlink { link_id: bundled.link_id.clone() }).await.unwrap();
     assert!(matches!(reply.result, Some(ReplyResult::Unlinked { revoked: Some(_), .. })), "{reply:?}");
-    // The operator in the room is closed with access_revoked; the agency is told.
-    let (code, reason) = operator.closed().await.unwrap();
-    assert_eq!(code, CloseCode::ACCESS_REVOKED.0, "{reason}");
+    // The operator in the room is told first (the agency's inbox), then closed with access_revoked.
+    let (kinds, code) = notifications_until_closed(&mut operator).await;
+    assert_eq!(code, CloseCode::ACCESS_REVOKED.0);
+    assert_eq!(kinds, ["access_revoked"]);
     notification_of(&mut console, "access_revoked").await;
     assert_error(
         &console.request(Command::Join { room: "show".into(), since: None }).await.unwrap(),
@@ -191,6 +207,7 @@ async fn reporting_an_agency_suspends_it_at_once_until_the_creator_resumes() {
     hub.grant("cara", "acme", None, DAY).await;
     let mut console = hub.agency(Wire::MsgPack, "boss", "acme", "cara").await;
     let mut operator = hub.agency(Wire::MsgPack, "sam", "acme", "cara").await;
+    notification_of(&mut operator, "access_granted").await;
     ok_snapshot(operator.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
 
     let reply = cara
@@ -198,7 +215,9 @@ async fn reporting_an_agency_suspends_it_at_once_until_the_creator_resumes() {
         .await
         .unwrap();
     assert_ok(&reply);
-    assert_eq!(operator.closed().await.unwrap().0, CloseCode::ACCESS_SUSPENDED.0);
+    // The operator receives the notification, then the close frame.
+    let (kinds, code) = notifications_until_closed(&mut operator).await;
+    assert_eq!((kinds.as_slice(), code), (["access_suspended".to_string()].as_slice(), CloseCode::ACCESS_SUSPENDED.0));
     notification_of(&mut console, "access_suspended").await;
     // The creator's inbox says the expelled operator left the room.
     let left = notification_of(&mut cara, "staff_left").await;
@@ -320,4 +339,55 @@ async fn the_audit_trail_shows_refused_attempts_with_the_real_staff_member_to_th
     assert_error(&sam.request(page(None)).await.unwrap(), ErrorCode::Forbidden);
     let (status, body) = hub.api_get("/api/v1/audit?creator_id=cara&limit=10").await;
     assert_eq!((status, body["items"].as_array().map(Vec::len)), (200, Some(4)));
+}
+
+#[tokio::test]
+async fn a_large_unread_inbox_is_pushed_as_one_page_and_the_rest_is_announced_for_paging() {
+    // 515 unread notifications are waiting before the hub starts.
+    let data = tempfile::tempdir().unwrap();
+    {
+        use stagehand::store::Store;
+        let store = stagehand::store::SqliteStore::open(data.path()).unwrap();
+        for i in 0..515 {
+            store.notify("user:cara", "staff_joined", serde_json::json!({ "i": i }), 1_000 + i).unwrap();
+        }
+    }
+    let path = data.path().to_path_buf();
+    let hub = start_with(|c| {
+        c.data_dir = path;
+        c.outbound_queue = 256;
+    })
+    .await;
+    let mut cara = hub.creator(Wire::Json, "cara").await;
+
+    // The newest page that fits half the queue (256 / 2), oldest first, then the announcement.
+    let mut pushed = Vec::new();
+    let before = loop {
+        match cara.next().await.unwrap() {
+            ServerMessage::Control(Control::Notification(n)) => pushed.push(n.notification_id),
+            ServerMessage::Control(Control::NotificationsRemaining(r)) => break r.before,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(pushed, (388..=515).collect::<Vec<u64>>());
+    assert_eq!(before, Some(388));
+
+    // Paging from there finds every other unread notification, once.
+    let mut paged = Vec::new();
+    let mut cursor = before;
+    loop {
+        let page = Command::ListNotifications { unread_only: true, before: cursor, limit: Some(500) };
+        let Some(ReplyResult::Notifications { items }) = cara.request(page).await.unwrap().result else { panic!() };
+        let Some(last) = items.last() else { break };
+        cursor = Some(last.notification_id);
+        paged.extend(items.iter().map(|n| n.notification_id));
+    }
+    paged.reverse();
+    assert_eq!(paged, (1..388).collect::<Vec<u64>>());
+
+    // The connection is live now: a new notification arrives, nothing was dropped or closed.
+    let mut console = hub.agency(Wire::Json, "sam", "acme", "cara").await;
+    ask(&mut console, ends_in(DAY), true, None).await;
+    let n = notification(&mut cara).await;
+    assert_eq!((n.kind.as_str(), n.notification_id), ("access_requested", 516));
 }

@@ -18,7 +18,7 @@
 
 use stagehand_protocol::client::{NewLink, Since};
 use stagehand_protocol::codec::{self, Wire};
-use stagehand_protocol::server::{EndReason, Welcome};
+use stagehand_protocol::server::{EndReason, NotificationsRemaining, Welcome};
 use stagehand_protocol::types::*;
 use stagehand_protocol::{
     ClientMessage, Command, Control, ErrorBody, ErrorCode, Event, EventBody, Reply, ReplyResult, ServerMessage,
@@ -141,6 +141,7 @@ fn notification_staff_joined() -> NotificationInfo {
         data: serde_json::json!({
             "room": ROOM,
             "agency_id": "ag-42",
+            "agency_name": "Zorilla Marketing",
             "staff_id": "u-staff-3",
             "staff_name": "Priya",
         }),
@@ -457,10 +458,21 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
             "control_notification",
             Vector::Server(ServerMessage::Control(Control::Notification(notification_requested()))),
         ),
+        (
+            "control_notifications_remaining",
+            Vector::Server(ServerMessage::Control(Control::NotificationsRemaining(NotificationsRemaining {
+                before: Some(121),
+            }))),
+        ),
         // ---- room events ---------------------------------------------------------------------
+        (
+            "event_room_scheduled",
+            event(1, 60_000, EventBody::RoomScheduled { title: "Spring sale".into(), starts_at: T0 + 3_600_000 }),
+        ),
         ("event_room_started", event(1, 3_600_000, EventBody::RoomStarted { title: "Spring sale".into() })),
         ("event_room_ended", event(65, 10_800_000, EventBody::RoomEnded { reason: EndReason::Creator })),
         ("event_room_ended_shutdown", event(65, 10_800_000, EventBody::RoomEnded { reason: EndReason::Shutdown })),
+        ("event_room_ended_reclaimed", event(65, 10_800_000, EventBody::RoomEnded { reason: EndReason::Reclaimed })),
         (
             "event_comment",
             event(

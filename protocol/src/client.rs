@@ -40,6 +40,16 @@ fn default_true() -> bool {
     true
 }
 
+/// An optional flag whose default is `true`: absent and `null` both mean the default.
+fn true_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(deserializer)?.unwrap_or(true))
+}
+
+/// An optional flag whose default is `false`: absent and `null` both mean the default.
+fn false_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(deserializer)?.unwrap_or(false))
+}
+
 /// The command of a request, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -108,7 +118,7 @@ pub enum Command {
         creator: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         link: Option<NewLink>,
-        #[serde(default = "default_true")]
+        #[serde(default = "default_true", deserialize_with = "true_if_null")]
         live_access: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scopes: Option<Vec<Scope>>,
@@ -146,7 +156,7 @@ pub enum Command {
     },
     /// My inbox, newest first. `before` pages by notification id.
     ListNotifications {
-        #[serde(default)]
+        #[serde(default, deserialize_with = "false_if_null")]
         unread_only: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<u64>,

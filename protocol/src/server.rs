@@ -1,4 +1,5 @@
-//! Messages the hub sends: control messages (`reply`, `welcome`, `notification`) and room events.
+//! Messages the hub sends: control messages (`reply`, `welcome`, `notification`,
+//! `notifications_remaining`) and room events.
 
 use crate::error::ErrorBody;
 use crate::types::*;
@@ -23,6 +24,17 @@ pub enum Control {
     Reply(Reply),
     Welcome(Welcome),
     Notification(NotificationInfo),
+    NotificationsRemaining(NotificationsRemaining),
+}
+
+/// Sent after the unread notifications pushed at connect when the inbox holds more unread ones than
+/// were pushed: the client pages the rest with `list_notifications` (`unread_only: true`, `before`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationsRemaining {
+    /// The smallest `notification_id` pushed; the remaining unread ones have smaller ids. Absent when
+    /// the hub could not read the inbox at connect: page from the newest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
 }
 
 /// The answer to one request.

@@ -128,6 +128,9 @@ impl Coverage {
             ServerMessage::Control(Control::Notification(_)) => {
                 self.controls.insert("notification".into());
             }
+            ServerMessage::Control(Control::NotificationsRemaining(_)) => {
+                self.controls.insert("notifications_remaining".into());
+            }
         }
     }
 }

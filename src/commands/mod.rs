@@ -70,7 +70,10 @@ pub async fn dispatch(services: &Services, caller: &mut Caller, id: u64, command
     services.metrics.event_in(command.name());
     let (outcome, room) = run(services, caller, id, &command).await;
     let limited = matches!(&outcome, Err(e) if e.code == ErrorCode::RateLimited);
-    if caller.identity.role == Role::Agency && policy::rule_for(&command).audited && !limited {
+    // A partner operation that succeeded wrote its audit row in its own transaction.
+    let audited_with_change =
+        outcome.is_ok() && matches!(command, Command::AccessRequest { .. } | Command::Unlink { .. });
+    if caller.identity.role == Role::Agency && policy::rule_for(&command).audited && !limited && !audited_with_change {
         audit(services, &caller.identity, &command, room.as_deref(), &outcome).await;
     }
     match outcome {

@@ -24,15 +24,18 @@ pub async fn handle(services: &Services, identity: &Identity, command: &Command)
                 return Err(HubError::forbidden("this agency token is for another creator"));
             }
             let request = partner
-                .request(NewRequest {
-                    creator_id: creator.clone(),
-                    agency_id: agency.agency_id.clone(),
-                    agency_name: agency.agency_name.clone(),
-                    requested_by: me,
-                    link: link.clone(),
-                    live_access: *live_access,
-                    scopes: scopes.clone().unwrap_or_else(|| Scope::ALL.to_vec()),
-                })
+                .request(
+                    NewRequest {
+                        creator_id: creator.clone(),
+                        agency_id: agency.agency_id.clone(),
+                        agency_name: agency.agency_name.clone(),
+                        requested_by: me,
+                        link: link.clone(),
+                        live_access: *live_access,
+                        scopes: scopes.clone().unwrap_or_else(|| Scope::ALL.to_vec()),
+                    },
+                    Some(Actor { id: &identity.user.id, name: &identity.user.name }),
+                )
                 .await?;
             Ok(ReplyResult::Request { request })
         }
@@ -47,11 +50,12 @@ pub async fn handle(services: &Services, identity: &Identity, command: &Command)
             Ok(ReplyResult::Decision { request: decision.request, link: decision.link, grant: decision.grant })
         }
         Command::Unlink { link_id } => {
-            let party = match agency_id {
-                Some(agency) => Party::Agency(agency),
-                None => Party::Creator(me),
+            let staff = Actor { id: &identity.user.id, name: &identity.user.name };
+            let (party, by) = match agency_id {
+                Some(agency) => (Party::Agency(agency), Some(staff)),
+                None => (Party::Creator(me), None),
             };
-            let unlinked = partner.unlink(link_id.clone(), party).await?;
+            let unlinked = partner.unlink(link_id.clone(), party, by).await?;
             Ok(ReplyResult::Unlinked { link: unlinked.link, revoked: unlinked.revoked })
         }
         Command::ListLinks => {

@@ -51,6 +51,13 @@ pub async fn run(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Recei
     let (code, detail) = shared.close_reason();
     let frame = CloseFrame { code: code.0, reason: close_text(code, &detail).into() };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        // What was queued before a decision to close (e.g. the notification that access was
+        // revoked) goes out before the close frame; a slow consumer's backlog is not waited for.
+        if code != CloseCode::SLOW_CONSUMER {
+            while let Ok(frame) = queue.try_recv() {
+                sink.feed(Arc::unwrap_or_clone(frame)).await?;
+            }
+        }
         sink.send(Message::Close(Some(frame))).await?;
         sink.close().await
     })

@@ -1,4 +1,5 @@
-//! The HTTP side of the hub's one port: the router, API-key auth, and JSON error bodies.
+//! The HTTP side of the hub's one port: the router, API-key auth, and JSON error bodies — also for
+//! unknown paths (404 `not_found`) and methods a path does not have (405 `invalid`).
 //!
 //! - `ops.rs`: `/healthz`, `/readyz`, `/metrics`;
 //! - `rooms_api.rs`: backends schedule rooms and publish orders and activity into them;
@@ -32,7 +33,22 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/ws", get(crate::conn::upgrade::handler))
         .merge(ops::routes())
         .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(hub)
+}
+
+/// Any path the hub does not serve.
+async fn not_found(State(hub): State<Arc<Hub>>, uri: axum::http::Uri) -> ApiError {
+    hub.metrics.error(ErrorCode::NotFound);
+    ApiError(HubError::not_found(format!("no route {}", uri.path())))
+}
+
+/// A path the hub serves, with a method it does not take there.
+async fn method_not_allowed(State(hub): State<Arc<Hub>>, method: axum::http::Method) -> Response {
+    hub.metrics.error(ErrorCode::Invalid);
+    let error = HubError::invalid(format!("{method} is not allowed here"));
+    (StatusCode::METHOD_NOT_ALLOWED, Json(serde_json::json!({ "error": error.body() }))).into_response()
 }
 
 /// `Authorization: Bearer <api_key>` on every `/api/v1` route.

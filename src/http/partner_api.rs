@@ -43,7 +43,7 @@ struct CreateRequest {
     requested_by: String,
     #[serde(default)]
     link: Option<NewLink>,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "yes_if_null")]
     live_access: bool,
     #[serde(default)]
     scopes: Option<Vec<Scope>>,
@@ -53,19 +53,37 @@ fn yes() -> bool {
     true
 }
 
+/// `live_access: null` means absent, i.e. `true` (as for every optional field).
+fn yes_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(deserializer)?.unwrap_or(true))
+}
+
+/// An inbox key as the notifications endpoints take it: `user:<id>` or `agency:<id>`.
+fn recipient(value: Option<String>) -> Result<String, HubError> {
+    let value = value.ok_or_else(|| HubError::invalid("recipient is required"))?;
+    let valid = ["user:", "agency:"].iter().any(|prefix| value.strip_prefix(prefix).is_some_and(|id| !id.is_empty()));
+    if !valid {
+        return Err(HubError::invalid("recipient must be `user:<id>` or `agency:<id>`"));
+    }
+    Ok(value)
+}
+
 async fn create_request(State(hub): State<Arc<Hub>>, body: Body) -> ApiResult<(StatusCode, Json<AccessRequestInfo>)> {
     let r: CreateRequest = json_body(body)?;
     let request = hub
         .partner
-        .request(NewRequest {
-            creator_id: r.creator_id,
-            agency_id: r.agency_id,
-            agency_name: r.agency_name,
-            requested_by: r.requested_by,
-            link: r.link,
-            live_access: r.live_access,
-            scopes: r.scopes.unwrap_or_else(|| Scope::ALL.to_vec()),
-        })
+        .request(
+            NewRequest {
+                creator_id: r.creator_id,
+                agency_id: r.agency_id,
+                agency_name: r.agency_name,
+                requested_by: r.requested_by,
+                link: r.link,
+                live_access: r.live_access,
+                scopes: r.scopes.unwrap_or_else(|| Scope::ALL.to_vec()),
+            },
+            None,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(request)))
 }
@@ -118,7 +136,7 @@ async fn list_links(State(hub): State<Arc<Hub>>, Query(q): Query<PartyQuery>) ->
 }
 
 async fn unlink(State(hub): State<Arc<Hub>>, Path(link_id): Path<String>) -> ApiResult<Json<Value>> {
-    let u = hub.partner.unlink(link_id, Party::Admin).await?;
+    let u = hub.partner.unlink(link_id, Party::Admin, None).await?;
     Ok(Json(json!({ "link": u.link, "revoked": u.revoked })))
 }
 
@@ -178,7 +196,7 @@ async fn audit(State(hub): State<Arc<Hub>>, Query(q): Query<PageQuery>) -> ApiRe
 }
 
 async fn notifications(State(hub): State<Arc<Hub>>, Query(q): Query<PageQuery>) -> ApiResult<Json<Value>> {
-    let recipient = q.recipient.ok_or_else(|| HubError::invalid("recipient is required"))?;
+    let recipient = recipient(q.recipient)?;
     let (unread, before, limit) = (q.unread_only, q.before, q.limit.unwrap_or(50));
     let items = hub.partner.store.call(move |s| s.notifications(&recipient, unread, before, limit)).await?;
     Ok(Json(json!({ "items": items })))
@@ -191,7 +209,7 @@ struct Ack {
 }
 
 async fn ack(State(hub): State<Arc<Hub>>, body: Body) -> ApiResult<Json<Value>> {
-    let Ack { recipient, notification_ids } = json_body(body)?;
-    let updated = hub.partner.ack(recipient, notification_ids).await?;
+    let Ack { recipient: to, notification_ids } = json_body(body)?;
+    let updated = hub.partner.ack(recipient(Some(to))?, notification_ids).await?;
     Ok(Json(json!({ "updated": updated })))
 }

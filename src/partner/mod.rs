@@ -2,13 +2,16 @@
 //! notifications and the audit trail — the rules of the source document — on top of the durable
 //! [`crate::store`].
 //!
-//! - `store_handle.rs`: the store, called off the async workers;
+//! - `store_handle.rs`: the store's writer and reader threads, behind bounded queues;
 //! - `grants.rs`: live grants in memory, checked before every agency command;
 //! - `inboxes.rs`: open connections per inbox, for live notifications.
 //!
-//! Every operation here is shared by the WebSocket commands and the HTTP API. The order inside an
-//! operation is always: commit to the store → update memory → close connections that lost access →
-//! notify. A reply is sent only after the commit, so an acknowledged change survives `kill -9`.
+//! Every operation here is shared by the WebSocket commands and the HTTP API, and is one store
+//! transaction: the state change, the notifications that report it and its audit row commit together
+//! or not at all. The order inside an operation is always: commit → push the notifications (on the
+//! writer thread, in commit order) → update memory → close connections that lost access → reply. So
+//! a reply is sent only after the commit (an acknowledged change survives `kill -9`), an error reply
+//! means nothing changed, and a staff console receives the notification before its close frame.
 
 pub mod grants;
 pub mod inboxes;
@@ -17,11 +20,11 @@ pub mod store_handle;
 use crate::clock::Clock;
 use crate::error::{HubError, HubResult};
 use crate::rooms::Rooms;
-use crate::store::{Decision, NewAudit, NewRequest, Party, Unlinked};
+use crate::store::{Decision, NewAudit, NewRequest, Party, Pruned, Retention, Tx, Unlinked};
 use grants::{Access, GrantCache};
 use inboxes::{agency_inbox, user_inbox, Inboxes};
 use serde_json::json;
-use stagehand_protocol::types::{AccessRequestInfo, GrantInfo, NotificationInfo, RequestKind};
+use stagehand_protocol::types::{AccessRequestInfo, GrantInfo, Millis, NotificationInfo, RequestKind};
 use stagehand_protocol::CloseCode;
 use std::sync::Arc;
 pub use store_handle::StoreHandle;
@@ -32,7 +35,7 @@ pub const MAX_ACK: usize = 500;
 pub struct Partner {
     pub store: StoreHandle,
     pub grants: GrantCache,
-    pub inboxes: Inboxes,
+    pub inboxes: Arc<Inboxes>,
     rooms: Arc<Rooms>,
     clock: Clock,
 }
@@ -43,61 +46,119 @@ pub struct Actor<'a> {
     pub name: &'a str,
 }
 
+/// The audit row of an action `by` took on the pair's relationship, written in the action's
+/// transaction.
+fn audit_row(creator_id: &str, agency_id: &str, by: &Actor<'_>, command: &str, detail: Option<String>) -> NewAudit {
+    NewAudit {
+        creator_id: creator_id.to_string(),
+        agency_id: agency_id.to_string(),
+        staff_id: by.id.to_string(),
+        staff_name: by.name.to_string(),
+        room: None,
+        command: command.to_string(),
+        outcome: "ok".to_string(),
+        detail,
+    }
+}
+
+/// An owned [`Actor`], to move into a store job.
+fn owned(by: Option<Actor<'_>>) -> Option<(String, String)> {
+    by.map(|a| (a.id.to_string(), a.name.to_string()))
+}
+
+/// Write `entry` in `tx` when the action is audited.
+fn audit_in(
+    tx: &Tx<'_>,
+    by: &Option<(String, String)>,
+    now: Millis,
+    entry: impl FnOnce(&Actor<'_>) -> NewAudit,
+) -> Result<(), crate::store::StoreError> {
+    if let Some((id, name)) = by {
+        tx.append_audit(entry(&Actor { id, name }), now)?;
+    }
+    Ok(())
+}
+
 impl Partner {
-    pub fn new(store: StoreHandle, grants: GrantCache, rooms: Arc<Rooms>, clock: Clock) -> Self {
-        Partner { store, grants, inboxes: Inboxes::default(), rooms, clock }
+    pub fn new(store: StoreHandle, grants: GrantCache, inboxes: Arc<Inboxes>, rooms: Arc<Rooms>, clock: Clock) -> Self {
+        Partner { store, grants, inboxes, rooms, clock }
     }
 
     /// An agency asks a creator for a link and/or LIVE Manager access; the creator is notified.
-    pub async fn request(&self, new: NewRequest) -> HubResult<AccessRequestInfo> {
+    /// `by` (agency staff over WebSocket) is audited with the request; the platform's HTTP requests
+    /// are not.
+    pub async fn request(&self, new: NewRequest, by: Option<Actor<'_>>) -> HubResult<AccessRequestInfo> {
         let now = self.clock.now_ms();
-        let request = self.store.call(move |s| s.create_request(new, now)).await?;
-        let data = json!({ "request": &request });
-        self.notify(&user_inbox(&request.creator_id), "access_requested", data).await?;
-        Ok(request)
+        let by = owned(by);
+        self.store
+            .write(move |tx| {
+                let request = tx.create_request(new, now)?;
+                tx.notify(&user_inbox(&request.creator_id), "access_requested", json!({ "request": &request }), now)?;
+                audit_in(tx, &by, now, |by| {
+                    audit_row(&request.creator_id, &request.agency_id, by, "access_request", None)
+                })?;
+                Ok(request)
+            })
+            .await
     }
 
     /// The creator accepts or declines; the agency is notified. Declining a bundled request
     /// cancels the link too (the store applies the rule); declining plain access keeps the link.
     pub async fn decide(&self, request_id: String, creator_id: String, accept: bool) -> HubResult<Decision> {
         let now = self.clock.now_ms();
-        let decision = self.store.call(move |s| s.decide_request(&request_id, &creator_id, accept, now)).await?;
+        let decision = self
+            .store
+            .write(move |tx| {
+                let decision = tx.decide_request(&request_id, &creator_id, accept, now)?;
+                let kind = match (accept, decision.request.kind) {
+                    (true, RequestKind::Link) => "link_accepted",
+                    (true, _) => "access_granted",
+                    (false, RequestKind::Access) => "access_declined",
+                    (false, _) => "link_declined",
+                };
+                let data = json!({ "request": &decision.request, "link": &decision.link, "grant": &decision.grant });
+                tx.notify(&agency_inbox(&decision.request.agency_id), kind, data, now)?;
+                Ok(decision)
+            })
+            .await?;
         if let Some(grant) = &decision.grant {
             self.grants.put(grant.clone());
         }
-        let kind = match (accept, decision.request.kind) {
-            (true, RequestKind::Link) => "link_accepted",
-            (true, _) => "access_granted",
-            (false, RequestKind::Access) => "access_declined",
-            (false, _) => "link_declined",
-        };
-        let data = json!({ "request": &decision.request, "link": &decision.link, "grant": &decision.grant });
-        self.notify(&agency_inbox(&decision.request.agency_id), kind, data).await?;
         Ok(decision)
     }
 
     /// End a link; any access that came with it is revoked at once and the agency's staff are
-    /// closed out of the creator's rooms. The other side is notified.
-    pub async fn unlink(&self, link_id: String, party: Party) -> HubResult<Unlinked> {
-        let by = party.clone();
+    /// closed out of the creator's rooms — after the notification is pushed to them. The other side
+    /// is notified (both, after an admin unlink). `by` (agency staff) is audited with it.
+    pub async fn unlink(&self, link_id: String, party: Party, by: Option<Actor<'_>>) -> HubResult<Unlinked> {
         let now = self.clock.now_ms();
-        let unlinked = self.store.call(move |s| s.unlink(&link_id, &party, now)).await?;
+        let by = owned(by);
+        let unlinked = self
+            .store
+            .write(move |tx| {
+                let unlinked = tx.unlink(&link_id, &party, now)?;
+                let link = &unlinked.link;
+                let data = json!({ "link": link, "revoked": &unlinked.revoked });
+                let kind = if unlinked.revoked.is_some() { "access_revoked" } else { "unlinked" };
+                if !matches!(party, Party::Agency(_)) {
+                    tx.notify(&agency_inbox(&link.agency_id), kind, data.clone(), now)?;
+                }
+                if !matches!(party, Party::Creator(_)) {
+                    tx.notify(&user_inbox(&link.creator_id), kind, data, now)?;
+                }
+                audit_in(tx, &by, now, |by| audit_row(&link.creator_id, &link.agency_id, by, "unlink", None))?;
+                Ok(unlinked)
+            })
+            .await?;
         let link = &unlinked.link;
         self.grants.remove(&link.creator_id, &link.agency_id);
         self.expel(&link.creator_id, &link.agency_id, CloseCode::ACCESS_REVOKED, "the link was ended");
-        let data = json!({ "link": link, "revoked": &unlinked.revoked });
-        let kind = if unlinked.revoked.is_some() { "access_revoked" } else { "unlinked" };
-        if !matches!(by, Party::Agency(_)) {
-            self.notify(&agency_inbox(&link.agency_id), kind, data.clone()).await?;
-        }
-        if !matches!(by, Party::Creator(_)) {
-            self.notify(&user_inbox(&link.creator_id), kind, data).await?;
-        }
         Ok(unlinked)
     }
 
     /// The creator reports suspicious activity (suspend) or lifts the suspension (resume).
-    /// Suspension closes the agency's connections at once; both are audited and notified.
+    /// Both are audited and notified in the same transaction; a suspension then closes the agency's
+    /// connections at once (after the notification is pushed to them).
     pub async fn set_suspended(
         &self,
         creator_id: String,
@@ -106,39 +167,33 @@ impl Partner {
         by: Actor<'_>,
         reason: Option<String>,
     ) -> HubResult<GrantInfo> {
-        let (c, a) = (creator_id.clone(), agency_id.clone());
         let now = self.clock.now_ms();
-        let grant = self.store.call(move |s| s.set_suspended(&c, &a, suspended, now)).await?;
+        let by = owned(Some(by));
+        let (c, a) = (creator_id.clone(), agency_id.clone());
+        let grant = self
+            .store
+            .write(move |tx| {
+                let grant = tx.set_suspended(&c, &a, suspended, now)?;
+                let (command, kind) =
+                    if suspended { ("report_agency", "access_suspended") } else { ("resume_agency", "access_resumed") };
+                audit_in(tx, &by, now, |by| audit_row(&c, &a, by, command, reason.clone()))?;
+                let data = json!({ "creator_id": &c, "grant": &grant, "reason": reason });
+                tx.notify(&agency_inbox(&a), kind, data, now)?;
+                Ok(grant)
+            })
+            .await?;
         self.grants.put(grant.clone());
-        let (command, kind) = if suspended {
+        if suspended {
             self.expel(&creator_id, &agency_id, CloseCode::ACCESS_SUSPENDED, "reported by the creator");
-            ("report_agency", "access_suspended")
-        } else {
-            ("resume_agency", "access_resumed")
-        };
-        self.audit(NewAudit {
-            creator_id: creator_id.clone(),
-            agency_id: agency_id.clone(),
-            staff_id: by.id.to_string(),
-            staff_name: by.name.to_string(),
-            room: None,
-            command: command.to_string(),
-            outcome: "ok".to_string(),
-            detail: reason.clone(),
-        })
-        .await?;
-        let data = json!({ "creator_id": creator_id, "grant": &grant, "reason": reason });
-        self.notify(&agency_inbox(&agency_id), kind, data).await?;
+        }
         Ok(grant)
     }
 
-    /// Store a notification, then push it to the recipient's open connections.
+    /// Store a notification; it is pushed to the recipient's open connections once committed.
     pub async fn notify(&self, inbox: &str, kind: &str, data: serde_json::Value) -> HubResult<NotificationInfo> {
         let (to, what) = (inbox.to_string(), kind.to_string());
         let now = self.clock.now_ms();
-        let notification = self.store.call(move |s| s.notify(&to, &what, data, now)).await?;
-        self.inboxes.deliver(inbox, &notification);
-        Ok(notification)
+        self.store.write(move |tx| tx.notify(&to, &what, data, now)).await
     }
 
     /// Notify without waiting (from code that cannot await, e.g. a closing connection). The
@@ -157,12 +212,19 @@ impl Partner {
         if ids.len() > MAX_ACK {
             return Err(HubError::invalid(format!("ack at most {MAX_ACK} notifications at once")));
         }
-        self.store.call(move |s| s.ack(&inbox, &ids)).await
+        self.store.write(move |tx| tx.ack(&inbox, &ids)).await
     }
 
+    /// Append one audit record (an agency command that changed no stored state, or was refused).
     pub async fn audit(&self, entry: NewAudit) -> HubResult<()> {
         let now = self.clock.now_ms();
-        self.store.call(move |s| s.append_audit(entry, now)).await.map(|_| ())
+        self.store.write(move |tx| tx.append_audit(entry, now)).await.map(|_| ())
+    }
+
+    /// Remove the audit rows and read notifications `retention` no longer keeps.
+    pub async fn prune(&self, retention: Retention) -> HubResult<Pruned> {
+        let now = self.clock.now_ms();
+        self.store.write(move |tx| tx.prune(&retention, now)).await
     }
 
     /// What `agency_id` may do in `creator_id`'s rooms now.
@@ -189,6 +251,25 @@ impl Partner {
         }
         // A day after expiry no connection can still be relying on a grant.
         self.grants.forget_expired(self.clock.now_ms().saturating_sub(24 * 3600 * 1000));
+    }
+}
+
+/// Prune the store by the configured retention at start and then every `store_prune_interval_ms`,
+/// until shutdown.
+pub async fn prune_periodically(hub: Arc<crate::hub::Hub>) {
+    let every = std::time::Duration::from_millis(hub.config.store_prune_interval_ms);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = hub.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match hub.partner.prune(hub.config.retention()).await {
+            Ok(pruned) if pruned != Pruned::default() => tracing::info!(?pruned, "store pruned"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(?error, "store pruning failed; retrying at the next tick"),
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! Creator Partner Access transitions: requesting, deciding, unlinking and suspending.
 //!
-//! Each function is one `IMMEDIATE` transaction: it takes SQLite's write lock before it reads, so the
-//! checks it makes (is there already an open link? is the request still pending?) still hold when it
-//! writes, even if another process shares the file. A function that returns an error has written
-//! nothing: the transaction rolls back when dropped.
+//! Each function runs inside the caller's `IMMEDIATE` transaction ([`Tx`](super::Tx)): SQLite's write
+//! lock is taken before anything is read, so the checks made here (is there already an open link? is
+//! the request still pending?) still hold when the rows are written, even if another process shares
+//! the file. The caller adds the transition's notifications and audit row to the same transaction;
+//! an error anywhere rolls all of it back.
 //!
 //! The rules come from the product source (Creator Partner Access on LIVE Manager):
 //! - an agency asks for a link, a link bundled with access, or access on an existing link;
@@ -11,7 +12,7 @@
 //! - declining access leaves an existing link alone, but declining a bundled request cancels the link;
 //! - to drop access but stay linked, the parties unlink and the agency sends a link-only request.
 
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Transaction};
 use stagehand_protocol::types::{
     AccessRequestInfo, GrantInfo, GrantStatus, LinkInfo, LinkStatus, Millis, RequestKind, RequestStatus,
 };
@@ -25,30 +26,35 @@ use super::{Decision, NewRequest, Party, StoreError, Unlinked};
 
 /// Creates a request, and for `link: Some(..)` the pending link it asks for.
 pub(super) fn create_request(
-    conn: &mut Connection,
+    tx: &Transaction<'_>,
     req: NewRequest,
     now: Millis,
 ) -> Result<AccessRequestInfo, StoreError> {
-    for (field, value) in
-        [("creator_id", &req.creator_id), ("agency_id", &req.agency_id), ("requested_by", &req.requested_by)]
-    {
+    for (field, value) in [
+        ("creator_id", &req.creator_id),
+        ("agency_id", &req.agency_id),
+        ("agency_name", &req.agency_name),
+        ("requested_by", &req.requested_by),
+    ] {
         if value.is_empty() {
             return Err(StoreError::Invalid(format!("{field} is empty")));
         }
+    }
+    if req.scopes.is_empty() {
+        return Err(StoreError::Invalid("scopes must name at least one scope (omit it for all)".into()));
     }
     let now_sql = sql_ms(now, "now")?;
     let scopes = scopes_to_text(&normalize_scopes(req.scopes));
     let (creator, agency) = (req.creator_id.as_str(), req.agency_id.as_str());
 
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (kind, link_rowid) = match req.link {
         Some(new_link) => {
             if new_link.agreement_ends_at <= now {
                 return Err(StoreError::Invalid("agreement_ends_at must be in the future".into()));
             }
             let ends_at = sql_ms(new_link.agreement_ends_at, "agreement_ends_at")?;
-            close_lapsed_links(&tx, creator, agency, now_sql)?;
-            if let Some(open) = queries::open_link_id(&tx, creator, agency, true, now_sql)? {
+            close_lapsed_links(tx, creator, agency, now_sql)?;
+            if let Some(open) = queries::open_link_id(tx, creator, agency, true, now_sql)? {
                 let open = format_id(LINK_PREFIX, open);
                 return Err(StoreError::Conflict(format!("{agency} already has an open link {open} with {creator}")));
             }
@@ -64,12 +70,12 @@ pub(super) fn create_request(
             if !req.live_access {
                 return Err(StoreError::Invalid("a request without a new link must ask for live access".into()));
             }
-            let link = queries::open_link_id(&tx, creator, agency, false, now_sql)?
+            let link = queries::open_link_id(tx, creator, agency, false, now_sql)?
                 .ok_or_else(|| StoreError::NotFound(format!("{agency} has no active link with {creator}")))?;
-            if let Some(grant) = queries::live_grant(&tx, creator, agency, now_sql)? {
+            if let Some(grant) = queries::live_grant(tx, creator, agency, now_sql)? {
                 return Err(StoreError::Conflict(format!("{agency} already has access ({})", grant.grant_id)));
             }
-            if let Some(pending) = queries::pending_request_id(&tx, creator, agency, now_sql)? {
+            if let Some(pending) = queries::pending_request_id(tx, creator, agency, now_sql)? {
                 let pending = format_id(REQUEST_PREFIX, pending);
                 return Err(StoreError::Conflict(format!("request {pending} is still awaiting {creator}")));
             }
@@ -90,14 +96,12 @@ pub(super) fn create_request(
         link_rowid,
         now_sql
     ])?;
-    let request = queries::request(&tx, tx.last_insert_rowid(), now)?.ok_or_else(|| vanished("requests"))?;
-    tx.commit()?;
-    Ok(request)
+    queries::request(tx, tx.last_insert_rowid(), now)?.ok_or_else(|| vanished("requests"))
 }
 
 /// Records the creator's answer to a pending request and applies it to the link and grant.
 pub(super) fn decide_request(
-    conn: &mut Connection,
+    tx: &Transaction<'_>,
     request_id: &str,
     creator_id: &str,
     accept: bool,
@@ -107,10 +111,9 @@ pub(super) fn decide_request(
     let request_rowid = parse_id(REQUEST_PREFIX, request_id).ok_or_else(not_found)?;
     let now_sql = sql_ms(now, "now")?;
 
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Someone else's request answers exactly like a missing one, so ids cannot be probed.
     let request =
-        queries::request(&tx, request_rowid, now)?.filter(|r| r.creator_id == creator_id).ok_or_else(not_found)?;
+        queries::request(tx, request_rowid, now)?.filter(|r| r.creator_id == creator_id).ok_or_else(not_found)?;
     match request.status {
         RequestStatus::Pending => {}
         RequestStatus::Cancelled if now >= request.agreement_ends_at => {
@@ -121,12 +124,12 @@ pub(super) fn decide_request(
         }
     }
     let link_rowid = rowid_of(LINK_PREFIX, &request.link_id, "requests")?;
-    let link = queries::link(&tx, link_rowid, now)?.ok_or_else(|| vanished("links"))?;
+    let link = queries::link(tx, link_rowid, now)?.ok_or_else(|| vanished("links"))?;
 
     let grant_rowid = if accept {
-        apply_accept(&tx, &request, &link, link_rowid, request_rowid, now_sql)?
+        apply_accept(tx, &request, &link, link_rowid, request_rowid, now_sql)?
     } else {
-        apply_decline(&tx, &request, &link, link_rowid, now_sql)?;
+        apply_decline(tx, &request, &link, link_rowid, now_sql)?;
         None
     };
     let status = if accept { RequestStatus::Accepted } else { RequestStatus::Declined };
@@ -136,16 +139,14 @@ pub(super) fn decide_request(
         request_rowid
     ])?;
 
-    let decision = Decision {
-        request: queries::request(&tx, request_rowid, now)?.ok_or_else(|| vanished("requests"))?,
-        link: queries::link(&tx, link_rowid, now)?.ok_or_else(|| vanished("links"))?,
+    Ok(Decision {
+        request: queries::request(tx, request_rowid, now)?.ok_or_else(|| vanished("requests"))?,
+        link: queries::link(tx, link_rowid, now)?.ok_or_else(|| vanished("links"))?,
         grant: match grant_rowid {
-            Some(rowid) => Some(queries::grant(&tx, rowid)?.ok_or_else(|| vanished("grants"))?),
+            Some(rowid) => Some(queries::grant(tx, rowid)?.ok_or_else(|| vanished("grants"))?),
             None => None,
         },
-    };
-    tx.commit()?;
-    Ok(decision)
+    })
 }
 
 /// Applies an acceptance: activates a requested link, and creates the grant for access kinds.
@@ -222,13 +223,12 @@ fn apply_decline(
 }
 
 /// Ends an active link on behalf of one of its parties: revokes its grant and cancels what is pending.
-pub(super) fn unlink(conn: &mut Connection, link_id: &str, party: &Party, now: Millis) -> Result<Unlinked, StoreError> {
+pub(super) fn unlink(tx: &Transaction<'_>, link_id: &str, party: &Party, now: Millis) -> Result<Unlinked, StoreError> {
     let not_found = || StoreError::NotFound(format!("no link {link_id}"));
     let link_rowid = parse_id(LINK_PREFIX, link_id).ok_or_else(not_found)?;
     let now_sql = sql_ms(now, "now")?;
 
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let link = queries::link(&tx, link_rowid, now)?.ok_or_else(not_found)?;
+    let link = queries::link(tx, link_rowid, now)?.ok_or_else(not_found)?;
     let allowed = match party {
         Party::Creator(id) => *id == link.creator_id,
         Party::Agency(id) => *id == link.agency_id,
@@ -240,7 +240,7 @@ pub(super) fn unlink(conn: &mut Connection, link_id: &str, party: &Party, now: M
     expect_link(&link, LinkStatus::Active)?;
 
     let revoked = ids(
-        &tx,
+        tx,
         "SELECT id FROM grants WHERE link_id = ?1 AND status IN ('active', 'suspended') ORDER BY id",
         link_rowid,
     )?;
@@ -249,7 +249,7 @@ pub(super) fn unlink(conn: &mut Connection, link_id: &str, party: &Party, now: M
     )?
     .execute(params![now_sql, link_rowid])?;
     let cancelled =
-        ids(&tx, "SELECT id FROM requests WHERE link_id = ?1 AND status = 'pending' ORDER BY id", link_rowid)?;
+        ids(tx, "SELECT id FROM requests WHERE link_id = ?1 AND status = 'pending' ORDER BY id", link_rowid)?;
     tx.prepare_cached(
         "UPDATE requests SET status = 'cancelled', decided_at = ?1 WHERE link_id = ?2 AND status = 'pending'",
     )?
@@ -257,33 +257,30 @@ pub(super) fn unlink(conn: &mut Connection, link_id: &str, party: &Party, now: M
     tx.prepare_cached("UPDATE links SET status = 'ended', updated_at = ?1 WHERE id = ?2")?
         .execute(params![now_sql, link_rowid])?;
 
-    let unlinked = Unlinked {
-        link: queries::link(&tx, link_rowid, now)?.ok_or_else(|| vanished("links"))?,
+    Ok(Unlinked {
+        link: queries::link(tx, link_rowid, now)?.ok_or_else(|| vanished("links"))?,
         // The transitions keep at most one live grant per link; the newest is the one that counts.
         revoked: match revoked.last() {
-            Some(&rowid) => Some(queries::grant(&tx, rowid)?.ok_or_else(|| vanished("grants"))?),
+            Some(&rowid) => Some(queries::grant(tx, rowid)?.ok_or_else(|| vanished("grants"))?),
             None => None,
         },
         cancelled: cancelled
             .into_iter()
-            .map(|rowid| queries::request(&tx, rowid, now)?.ok_or_else(|| vanished("requests")))
+            .map(|rowid| queries::request(tx, rowid, now)?.ok_or_else(|| vanished("requests")))
             .collect::<Result<_, _>>()?,
-    };
-    tx.commit()?;
-    Ok(unlinked)
+    })
 }
 
 /// Suspends or resumes the pair's live grant.
 pub(super) fn set_suspended(
-    conn: &mut Connection,
+    tx: &Transaction<'_>,
     creator_id: &str,
     agency_id: &str,
     suspended: bool,
     now: Millis,
 ) -> Result<GrantInfo, StoreError> {
     let now_sql = sql_ms(now, "now")?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let grant = queries::live_grant(&tx, creator_id, agency_id, now_sql)?
+    let grant = queries::live_grant(tx, creator_id, agency_id, now_sql)?
         .ok_or_else(|| StoreError::NotFound(format!("{agency_id} has no live access to {creator_id}")))?;
     let target = if suspended { "suspended" } else { "active" };
     if (grant.status == GrantStatus::Suspended) == suspended {
@@ -292,9 +289,7 @@ pub(super) fn set_suspended(
     let rowid = rowid_of(GRANT_PREFIX, &grant.grant_id, "grants")?;
     tx.prepare_cached("UPDATE grants SET status = ?1, updated_at = ?2 WHERE id = ?3")?
         .execute(params![target, now_sql, rowid])?;
-    let grant = queries::grant(&tx, rowid)?.ok_or_else(|| vanished("grants"))?;
-    tx.commit()?;
-    Ok(grant)
+    queries::grant(tx, rowid)?.ok_or_else(|| vanished("grants"))
 }
 
 /// Closes the pair's links whose agreement ran out while they were still pending or active, and

@@ -2,7 +2,11 @@
 //!
 //! Both are logs keyed by an integer rowid that only grows, so the rowid doubles as the paging cursor:
 //! a page is "the newest `limit` rows with id < `before`", which stays stable while new rows arrive.
-//! The audit table has no UPDATE or DELETE here, and triggers in the schema refuse them anyway.
+//! The audit table has no UPDATE or DELETE here, and triggers in the schema refuse them anyway; only
+//! retention pruning ([`retention`](super::retention)) removes old rows.
+//!
+//! The writes run inside the caller's transaction ([`Tx`](super::Tx)), so a notification or audit row
+//! commits together with the change it reports.
 
 use rusqlite::{params, Connection, Row};
 use stagehand_protocol::types::{AuditRecord, Millis, NotificationInfo};
@@ -34,7 +38,6 @@ pub(super) fn notify(
         return Err(StoreError::Invalid("a notification needs a recipient and a kind".into()));
     }
     let text = serde_json::to_string(&data).map_err(|e| StoreError::Invalid(format!("notification data: {e}")))?;
-    // A single INSERT in autocommit mode is its own durable transaction.
     conn.prepare_cached("INSERT INTO notifications (recipient, kind, data, created_at) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![recipient, kind, text, sql_ms(now, "now")?])?;
     Ok(NotificationInfo {
@@ -80,20 +83,16 @@ pub(super) fn notifications(
 
 /// Marks `ids` of `recipient`'s inbox read; ids of other inboxes, unknown ids and rows already read
 /// are skipped. Returns how many rows changed from unread to read.
-pub(super) fn ack(conn: &mut Connection, recipient: &str, ids: &[u64]) -> Result<u64, StoreError> {
-    let tx = conn.transaction()?;
+pub(super) fn ack(conn: &Connection, recipient: &str, ids: &[u64]) -> Result<u64, StoreError> {
     let mut changed = 0u64;
-    {
-        let mut stmt =
-            tx.prepare_cached("UPDATE notifications SET read = 1 WHERE id = ?1 AND recipient = ?2 AND read = 0")?;
-        for &id in ids {
-            // An id past i64::MAX cannot be a rowid, so it matches nothing.
-            if let Ok(id) = i64::try_from(id) {
-                changed += stmt.execute(params![id, recipient])? as u64;
-            }
+    let mut stmt =
+        conn.prepare_cached("UPDATE notifications SET read = 1 WHERE id = ?1 AND recipient = ?2 AND read = 0")?;
+    for &id in ids {
+        // An id past i64::MAX cannot be a rowid, so it matches nothing.
+        if let Ok(id) = i64::try_from(id) {
+            changed += stmt.execute(params![id, recipient])? as u64;
         }
     }
-    tx.commit()?;
     Ok(changed)
 }
 

@@ -99,6 +99,19 @@ CREATE INDEX audit_creator_agency ON audit (creator_id, agency_id, id);
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 "#,
+    // 2: retention. Old audit rows and read notifications are pruned (see `retention`). The audit
+    // trail still refuses deletes, unless the pruning transaction opens the gate for its own
+    // statements and closes it again before it commits.
+    r#"
+DROP TRIGGER audit_no_delete;
+CREATE TABLE audit_prune_gate (open INTEGER NOT NULL CHECK (open IN (0, 1)));
+INSERT INTO audit_prune_gate (open) VALUES (0);
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit WHEN (SELECT open FROM audit_prune_gate) = 0
+BEGIN SELECT RAISE(ABORT, 'audit is append-only (only retention pruning removes rows)'); END;
+CREATE INDEX audit_ts ON audit (ts);
+CREATE INDEX notifications_read ON notifications (recipient, id) WHERE read = 1;
+CREATE INDEX notifications_read_age ON notifications (created_at) WHERE read = 1;
+"#,
 ];
 
 /// The schema version this build writes: the number of known migrations.

@@ -2,17 +2,21 @@
 //! the agency audit trail.
 //!
 //! The hub keeps rooms in memory; what must survive a restart lives here. The API is synchronous (the
-//! hub calls it from `tokio::task::spawn_blocking`) and behind the small [`Store`] trait, so a shared
-//! store for a multi-node deployment can implement the same contract.
+//! hub calls it from its own store threads, `partner::store_handle`). Reads and single changes are the
+//! small [`Store`] trait, so a shared store for a multi-node deployment can implement the same
+//! contract; a change that must commit together with its notifications and audit row runs in one
+//! [`Tx`] ([`SqliteStore::write`]).
 //!
 //! Layout:
 //! - [`Store`] (this file): the contract;
 //! - [`model`]: the inputs and multi-row results of the contract;
 //! - [`error`]: the error type, [`StoreError`];
 //! - [`sqlite`]: [`SqliteStore`], the connection and its settings;
+//! - `tx`: [`Tx`], one write transaction that several changes share;
 //! - `cpa`: the request / decide / unlink / suspend transitions;
 //! - `queries`: filtered lists and the lookups the transitions use;
 //! - `inbox`: notifications and the audit trail;
+//! - `retention`: pruning old audit rows and read notifications;
 //! - `rows`: row mapping, id format, and expiry applied on read;
 //! - `migrations`: the versioned schema.
 //!
@@ -25,8 +29,10 @@ mod inbox;
 mod migrations;
 pub mod model;
 mod queries;
+mod retention;
 mod rows;
 pub mod sqlite;
+mod tx;
 
 #[cfg(test)]
 mod tests;
@@ -36,7 +42,9 @@ use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, LinkI
 pub use error::StoreError;
 pub use inbox::MAX_PAGE;
 pub use model::{AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party, RequestFilter, Unlinked};
+pub use retention::{Pruned, Retention};
 pub use sqlite::{SqliteStore, DB_FILE};
+pub use tx::{Notified, Tx, Written};
 
 /// Durable Creator Partner Access state.
 ///
@@ -66,7 +74,9 @@ pub trait Store: Send + Sync + 'static {
     /// unexpired link (`NotFound`), and neither live access nor a pending request (`Conflict`).
     /// Creates an `Access` request whose agreement end is the link's.
     ///
-    /// Empty `scopes` asks for every scope; scopes are stored sorted and deduplicated.
+    /// Empty ids or `agency_name` are `Invalid`, and so are empty `scopes` (the caller spells out
+    /// [`Scope::ALL`](stagehand_protocol::types::Scope::ALL) for every scope); scopes are stored
+    /// sorted and deduplicated.
     fn create_request(&self, req: NewRequest, now: Millis) -> Result<AccessRequestInfo, StoreError>;
 
     /// The creator accepts or declines a pending request addressed to them.
@@ -131,7 +141,8 @@ pub trait Store: Send + Sync + 'static {
     /// Marks `ids` read in `recipient`'s inbox only; returns how many went from unread to read.
     fn ack(&self, recipient: &str, ids: &[u64]) -> Result<u64, StoreError>;
 
-    /// Appends to the audit trail. Records are never changed or removed.
+    /// Appends to the audit trail. Records are never changed, and removed only by retention pruning
+    /// ([`Tx::prune`]).
     fn append_audit(&self, entry: NewAudit, now: Millis) -> Result<AuditRecord, StoreError>;
 
     /// Up to `limit` (clamped to `1..=`[`MAX_PAGE`]) of `creator_id`'s audit records with id below

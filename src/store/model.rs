@@ -19,7 +19,7 @@ pub struct NewRequest {
     pub link: Option<NewLink>,
     /// Whether LIVE Manager access is asked for; must be `true` when `link` is `None`.
     pub live_access: bool,
-    /// Empty means every scope ([`Scope::ALL`]).
+    /// At least one; [`Scope::ALL`] for every scope.
     pub scopes: Vec<Scope>,
 }
 

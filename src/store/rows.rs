@@ -34,11 +34,8 @@ pub(super) fn sql_ms(value: Millis, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} is out of range")))
 }
 
-/// Scopes as stored: sorted, deduplicated, and every scope when none is named.
+/// Scopes as stored: sorted and deduplicated.
 pub(super) fn normalize_scopes(mut scopes: Vec<Scope>) -> Vec<Scope> {
-    if scopes.is_empty() {
-        return Scope::ALL.to_vec();
-    }
     scopes.sort_unstable();
     scopes.dedup();
     scopes

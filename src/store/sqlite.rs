@@ -1,27 +1,29 @@
 //! [`SqliteStore`]: the [`Store`] on one SQLite file, `stagehand.db` in the data directory.
 //!
-//! Owns the connection and its settings. One connection behind a `std::sync::Mutex` serializes all
-//! calls: the store's work is a few indexed statements per call, so a pool would add contention on
-//! SQLite's single writer without adding throughput. The lock is held for one call and never across
-//! anything that waits on the network (callers run the store on `spawn_blocking` threads).
+//! Owns a connection and its settings, and opens write transactions ([`SqliteStore::write`]). The
+//! hub runs one writable `SqliteStore` on one writer thread and a few read-only ones
+//! ([`SqliteStore::open_reader`]) on reader threads (see `partner::store_handle`); WAL lets those
+//! readers run beside the writer. The connection sits behind a `std::sync::Mutex` only so that the
+//! store stays `Sync` for direct use (tests, tools); on the hub's threads the lock is never contended.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, Millis, NotificationInfo};
 
 use super::{
-    cpa, inbox, migrations, queries, AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party,
-    RequestFilter, Store, StoreError, Unlinked,
+    inbox, migrations, queries, AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party,
+    RequestFilter, Store, StoreError, Tx, Unlinked, Written,
 };
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "stagehand.db";
 
-/// How long a call waits for another process's write lock before failing with `SQLITE_BUSY`.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call waits for another process's write lock before failing with `SQLITE_BUSY`, unless
+/// [`SqliteStore::set_busy_timeout`] says otherwise.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The SQLite-backed [`Store`]. Cheap to share behind an `Arc`; all methods take `&self`.
 #[derive(Debug)]
@@ -42,6 +44,34 @@ impl SqliteStore {
         migrations::migrate(&mut conn)?;
         tracing::debug!(path = %path.display(), schema = migrations::latest_version(), "store opened");
         Ok(SqliteStore { conn: Mutex::new(conn), path })
+    }
+
+    /// A read-only connection to the same file, for a reader thread. The file must exist (open the
+    /// writable store first). Writes through it fail.
+    pub fn open_reader(&self) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(SqliteStore { conn: Mutex::new(conn), path: self.path.clone() })
+    }
+
+    /// How long a call waits for another process's lock before failing with `SQLITE_BUSY`.
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {
+        Ok(self.conn().busy_timeout(timeout)?)
+    }
+
+    /// Runs `f` in one `IMMEDIATE` transaction and commits if it returns `Ok`; on `Err` nothing it
+    /// wrote is kept. Returns `f`'s value with the notifications written through the [`Tx`].
+    pub fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>) -> Result<Written<T>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (value, notified) = {
+            let writer = Tx::new(&tx);
+            let value = f(&writer)?;
+            (value, writer.into_notified())
+        };
+        tx.commit()?;
+        Ok(Written { value, notified })
     }
 
     /// The database file.
@@ -84,7 +114,7 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 
 impl Store for SqliteStore {
     fn create_request(&self, req: NewRequest, now: Millis) -> Result<AccessRequestInfo, StoreError> {
-        cpa::create_request(&mut self.conn(), req, now)
+        self.write(|tx| tx.create_request(req, now)).map(|w| w.value)
     }
 
     fn decide_request(
@@ -94,11 +124,11 @@ impl Store for SqliteStore {
         accept: bool,
         now: Millis,
     ) -> Result<Decision, StoreError> {
-        cpa::decide_request(&mut self.conn(), request_id, creator_id, accept, now)
+        self.write(|tx| tx.decide_request(request_id, creator_id, accept, now)).map(|w| w.value)
     }
 
     fn unlink(&self, link_id: &str, party: &Party, now: Millis) -> Result<Unlinked, StoreError> {
-        cpa::unlink(&mut self.conn(), link_id, party, now)
+        self.write(|tx| tx.unlink(link_id, party, now)).map(|w| w.value)
     }
 
     fn set_suspended(
@@ -108,7 +138,7 @@ impl Store for SqliteStore {
         suspended: bool,
         now: Millis,
     ) -> Result<GrantInfo, StoreError> {
-        cpa::set_suspended(&mut self.conn(), creator_id, agency_id, suspended, now)
+        self.write(|tx| tx.set_suspended(creator_id, agency_id, suspended, now)).map(|w| w.value)
     }
 
     fn grants(&self, filter: &GrantFilter, now: Millis) -> Result<Vec<GrantInfo>, StoreError> {
@@ -130,7 +160,7 @@ impl Store for SqliteStore {
         data: serde_json::Value,
         now: Millis,
     ) -> Result<NotificationInfo, StoreError> {
-        inbox::notify(&self.conn(), recipient, kind, data, now)
+        self.write(|tx| tx.notify(recipient, kind, data, now)).map(|w| w.value)
     }
 
     fn notifications(
@@ -144,11 +174,11 @@ impl Store for SqliteStore {
     }
 
     fn ack(&self, recipient: &str, ids: &[u64]) -> Result<u64, StoreError> {
-        inbox::ack(&mut self.conn(), recipient, ids)
+        self.write(|tx| tx.ack(recipient, ids)).map(|w| w.value)
     }
 
     fn append_audit(&self, entry: NewAudit, now: Millis) -> Result<AuditRecord, StoreError> {
-        inbox::append_audit(&self.conn(), entry, now)
+        self.write(|tx| tx.append_audit(entry, now)).map(|w| w.value)
     }
 
     fn audit_page(

@@ -7,6 +7,7 @@
 mod access;
 mod expiry;
 mod inbox;
+mod retention;
 
 use rusqlite::Connection;
 use stagehand_protocol::client::NewLink;
@@ -36,7 +37,7 @@ fn link_request(creator: &str, agency: &str, ends_at: Millis, live_access: bool)
         requested_by: "staff_1".into(),
         link: Some(NewLink { agreement_ends_at: ends_at }),
         live_access,
-        scopes: Vec::new(),
+        scopes: Scope::ALL.to_vec(),
     }
 }
 
@@ -149,7 +150,7 @@ fn migrations_are_idempotent() {
     drop(SqliteStore::open(dir.path()).unwrap());
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(current_version(&store.conn()).unwrap(), latest_version());
-    assert_eq!(latest_version(), 1);
+    assert_eq!(latest_version(), 2);
 
     let mut conn = Connection::open(store.path()).unwrap();
     migrate(&mut conn).unwrap();
@@ -187,7 +188,7 @@ fn a_newer_schema_is_refused() {
     drop(conn);
 
     let err = SqliteStore::open(dir.path()).unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, supported: 1 }), "{err:?}");
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, supported: 2 }), "{err:?}");
     assert!(err.to_string().contains("newer than this build supports"), "{err}");
 }
 

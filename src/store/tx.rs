@@ -1,0 +1,111 @@
+//! [`Tx`]: one write transaction. Every change to the store goes through one, so a transition, the
+//! notifications that report it and its audit row commit together or not at all.
+//!
+//! [`SqliteStore::write`](super::SqliteStore::write) opens it (`IMMEDIATE`: SQLite's write lock is
+//! taken before anything is read), hands it to the caller's closure, and commits only if the closure
+//! returns `Ok`. The notifications written through it are handed back with the committed value
+//! ([`Written`]), so the caller can push them to open connections — after the commit, never before.
+
+use std::cell::RefCell;
+
+use rusqlite::Transaction;
+use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, Millis, NotificationInfo};
+
+use super::retention::{self, Pruned, Retention};
+use super::{cpa, inbox, Decision, NewAudit, NewRequest, Party, StoreError, Unlinked};
+
+/// One open write transaction. See the [`Store`](super::Store) methods of the same names for the
+/// rules of each call; here they all share one commit.
+pub struct Tx<'a> {
+    tx: &'a Transaction<'a>,
+    notified: RefCell<Vec<Notified>>,
+}
+
+/// A notification written in a transaction, with its inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notified {
+    /// The inbox key (`user:<id>`, `agency:<id>`).
+    pub recipient: String,
+    pub notification: NotificationInfo,
+}
+
+/// What a committed transaction returned, and the notifications it wrote (in id order).
+#[derive(Debug)]
+pub struct Written<T> {
+    pub value: T,
+    pub notified: Vec<Notified>,
+}
+
+impl<'a> Tx<'a> {
+    pub(super) fn new(tx: &'a Transaction<'a>) -> Self {
+        Tx { tx, notified: RefCell::new(Vec::new()) }
+    }
+
+    /// The notifications written so far.
+    pub(super) fn into_notified(self) -> Vec<Notified> {
+        self.notified.into_inner()
+    }
+
+    /// See [`Store::create_request`](super::Store::create_request).
+    pub fn create_request(&self, req: NewRequest, now: Millis) -> Result<AccessRequestInfo, StoreError> {
+        cpa::create_request(self.tx, req, now)
+    }
+
+    /// See [`Store::decide_request`](super::Store::decide_request).
+    pub fn decide_request(
+        &self,
+        request_id: &str,
+        creator_id: &str,
+        accept: bool,
+        now: Millis,
+    ) -> Result<Decision, StoreError> {
+        cpa::decide_request(self.tx, request_id, creator_id, accept, now)
+    }
+
+    /// See [`Store::unlink`](super::Store::unlink).
+    pub fn unlink(&self, link_id: &str, party: &Party, now: Millis) -> Result<Unlinked, StoreError> {
+        cpa::unlink(self.tx, link_id, party, now)
+    }
+
+    /// See [`Store::set_suspended`](super::Store::set_suspended).
+    pub fn set_suspended(
+        &self,
+        creator_id: &str,
+        agency_id: &str,
+        suspended: bool,
+        now: Millis,
+    ) -> Result<GrantInfo, StoreError> {
+        cpa::set_suspended(self.tx, creator_id, agency_id, suspended, now)
+    }
+
+    /// See [`Store::notify`](super::Store::notify). The notification is also recorded for
+    /// [`Written::notified`].
+    pub fn notify(
+        &self,
+        recipient: &str,
+        kind: &str,
+        data: serde_json::Value,
+        now: Millis,
+    ) -> Result<NotificationInfo, StoreError> {
+        let notification = inbox::notify(self.tx, recipient, kind, data, now)?;
+        self.notified
+            .borrow_mut()
+            .push(Notified { recipient: recipient.to_owned(), notification: notification.clone() });
+        Ok(notification)
+    }
+
+    /// See [`Store::append_audit`](super::Store::append_audit).
+    pub fn append_audit(&self, entry: NewAudit, now: Millis) -> Result<AuditRecord, StoreError> {
+        inbox::append_audit(self.tx, entry, now)
+    }
+
+    /// See [`Store::ack`](super::Store::ack).
+    pub fn ack(&self, recipient: &str, ids: &[u64]) -> Result<u64, StoreError> {
+        inbox::ack(self.tx, recipient, ids)
+    }
+
+    /// Removes the audit rows and read notifications `retention` no longer keeps as of `now`.
+    pub fn prune(&self, retention: &Retention, now: Millis) -> Result<Pruned, StoreError> {
+        retention::prune(self.tx, retention, now)
+    }
+}
