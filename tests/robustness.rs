@@ -131,6 +131,45 @@ async fn malformed_and_oversize_frames_get_errors_and_everyone_else_is_served() 
     assert!(metrics.contains("stagehand_errors_total{code=\"too_large\"} 2"), "{metrics}");
 }
 
+/// A frame the WebSocket layer refuses closes that one connection with the code for its fault
+/// (RFC 6455 §7.4.1), which tells the client not to reconnect; nobody else notices.
+#[tokio::test]
+async fn frames_that_break_the_websocket_rules_close_with_their_own_codes() {
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let hub = start().await;
+    let (_creator, mut bystander) = live_room(&hub, Wire::MsgPack, "r-rules", "cara").await;
+
+    // Text that is not UTF-8: 1007.
+    let mut client = hub.viewer(Wire::Json, "latin1").await;
+    let not_utf8 = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    client.send_raw(Message::Frame(not_utf8)).await.unwrap();
+    let (code, reason) = client.closed().await.unwrap();
+    assert_eq!((code, reason.starts_with("invalid_payload")), (CloseCode::INVALID_PAYLOAD.0, true), "{reason}");
+
+    // An unmasked frame from a client (written under the WebSocket layer, which would mask it): 1002.
+    let mut client = hub.viewer(Wire::Json, "unmasked").await;
+    client.socket_mut().write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    let (code, reason) = client.closed().await.unwrap();
+    assert_eq!((code, reason.starts_with("protocol_error")), (CloseCode::PROTOCOL_ERROR.0, true), "{reason}");
+
+    // Reserved bits set without an extension that defines them: 1002.
+    let mut client = hub.viewer(Wire::MsgPack, "rsv").await;
+    let mut frame = Frame::message(vec![0x80], OpCode::Data(Data::Binary), true);
+    frame.header_mut().rsv1 = true;
+    client.send_raw(Message::Frame(frame)).await.unwrap();
+    assert_eq!(client.closed().await.unwrap().0, CloseCode::PROTOCOL_ERROR.0);
+
+    for code in [CloseCode::PROTOCOL_ERROR, CloseCode::INVALID_PAYLOAD] {
+        assert!(!code.should_reconnect(), "{code:?}");
+    }
+    hub.publish("r-rules", order("o-still")).await;
+    assert_eq!(bystander.next_non_count_event().await.unwrap().body.name(), "order");
+    let metrics = hub.metrics().await;
+    assert!(metrics.contains("stagehand_invalid_frames_total 3"), "{metrics}");
+}
+
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_as_slow_and_the_others_get_everything() {
     let hub = start_with(|c| c.outbound_queue = 16).await;

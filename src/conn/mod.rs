@@ -3,13 +3,15 @@
 //! - `upgrade.rs`: the HTTP handshake (wire format, bearer token, buffer sizes);
 //! - `session.rs`: the reader — authentication, decoding, dispatching requests, replies;
 //! - `writer.rs`: the writer task — batching queued frames onto the socket, pings, the close frame;
-//! - `outbox.rs`: the bounded queue between them, which rooms also use.
+//! - `outbox.rs`: the bounded queue between them, which rooms also use;
+//! - `read_error.rs`: the close code a failed read earns (or none, for a dead socket).
 //!
 //! The socket is split: the session reads, the writer writes, and the two share only the queue
 //! and a kill signal. Whichever ends first kills the connection and the other follows. Every
 //! connection is also in the hub's registry, for heartbeats and shutdown.
 
 pub mod outbox;
+pub mod read_error;
 pub mod session;
 pub mod upgrade;
 pub mod writer;
@@ -49,7 +51,12 @@ pub async fn serve(
     // Close handshake: the writer sends the close frame while the reading half stays open for
     // the client's answer, so a client still catching up (answering pings, reading backlog) gets
     // the close code instead of a reset.
+    // A reset socket has nobody to answer.
     shared.kill();
+    if shared.close_reason().is_none() {
+        let _ = writer.await;
+        return;
+    }
     let linger = tokio::time::timeout(writer::CLOSE_TIMEOUT, async {
         while let Some(Ok(message)) = stream.next().await {
             if matches!(message, axum::extract::ws::Message::Close(_)) {

@@ -3,10 +3,12 @@
 //!
 //! Bad input never ends the connection by itself: an undecodable or oversize frame gets an
 //! `invalid`/`too_large` reply and the session goes on, unless the client sends
-//! `max_invalid_frames` bad frames in a row. A frame above the hard cap (4× the limit) is cut off
-//! by the WebSocket layer, and the session closes with 1009.
+//! `max_invalid_frames` bad frames in a row. A frame the WebSocket layer refuses (above the hard
+//! cap of 4× the limit, invalid UTF-8, a protocol violation) ends the session with the close code
+//! [`super::read_error`] gives it.
 
 use super::outbox::{ConnId, Outbox, Shared, Task};
+use super::read_error::{self, ReadFailure};
 use crate::auth::{Identity, TokenError};
 use crate::commands;
 use crate::hub::Hub;
@@ -80,14 +82,21 @@ impl Session {
                 Some(Ok(Message::Text(text))) => self.on_frame(stagehand_protocol::Wire::Json, text.as_bytes()).await,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_))) | None => return,
-                Some(Err(error)) => {
-                    if is_capacity_error(&error) {
-                        self.hub.metrics.invalid_frames.inc();
-                        self.shared.close(CloseCode::MESSAGE_TOO_BIG, "frame over the hard size cap");
-                    }
-                    return;
-                }
+                Some(Err(error)) => return self.on_read_error(&error),
             }
+        }
+    }
+
+    /// A frame the WebSocket layer refused is counted and closed with its own code; a failed
+    /// socket ends without a close frame.
+    fn on_read_error(&self, error: &axum::Error) {
+        match read_error::classify(error) {
+            ReadFailure::Close(code, detail) => {
+                self.hub.metrics.invalid_frames.inc();
+                tracing::debug!(conn = self.id(), code = code.0, %detail, "unreadable frame");
+                self.shared.close(code, detail);
+            }
+            ReadFailure::Reset => self.shared.abort(),
         }
     }
 
@@ -199,18 +208,4 @@ fn token_deadline(expires_at: u64, now: u64) -> Instant {
     let left = expires_at.saturating_sub(now);
     // Far-future tokens: cap the sleep so the timer stays within tokio's range.
     Instant::now() + Duration::from_millis(left.min(365 * 24 * 3600 * 1000))
-}
-
-fn is_capacity_error(error: &axum::Error) -> bool {
-    use std::error::Error;
-    let mut source = error.source();
-    while let Some(inner) = source {
-        if let Some(tokio_tungstenite::tungstenite::Error::Capacity(_)) =
-            inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>()
-        {
-            return true;
-        }
-        source = inner.source();
-    }
-    false
 }

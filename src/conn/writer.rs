@@ -48,7 +48,7 @@ pub async fn run(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Recei
             return;
         }
     }
-    let (code, detail) = shared.close_reason();
+    let Some((code, detail)) = shared.close_reason() else { return };
     let frame = CloseFrame { code: code.0, reason: close_text(code, &detail).into() };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         sink.send(Message::Close(Some(frame))).await?;
