@@ -20,7 +20,8 @@ pub struct Config {
     /// HS256 secret shared with the platform backend that signs connection tokens.
     #[arg(long, env = "STAGEHAND_JWT_SECRET", default_value = "stagehand-dev-secret", hide_env_values = true)]
     pub jwt_secret: String,
-    /// Clock skew tolerated on token expiry, seconds.
+    /// Clock skew tolerated on token expiry, seconds: a token is good until `exp` plus this, at
+    /// connect and while connected.
     #[arg(long, env = "STAGEHAND_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
     /// API key for the backend HTTP API (`Authorization: Bearer <key>`).
@@ -36,7 +37,8 @@ pub struct Config {
     /// Time a connection has to authenticate.
     #[arg(long, env = "STAGEHAND_AUTH_TIMEOUT_MS", default_value_t = 5_000)]
     pub auth_timeout_ms: u64,
-    /// Ping interval; a connection silent for three intervals is closed.
+    /// Heartbeat check interval: a connection is pinged at its first and second checks with
+    /// nothing received from it, and closed with 4004 at its third.
     #[arg(long, env = "STAGEHAND_HEARTBEAT_MS", default_value_t = 20_000)]
     pub heartbeat_ms: u64,
     /// Largest request frame answered normally; up to 4× this gets `too_large`, beyond it a close.

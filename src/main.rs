@@ -15,6 +15,8 @@ struct Cli {
     command: Cmd,
 }
 
+// Parsed once at start-up: the size of the `Serve` variant (the whole `Config`) does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the hub.

@@ -121,16 +121,16 @@ impl Metrics {
             max_fds: Gauge::default(),
         };
         for role in ROLES {
-            metrics.connections.get_or_create(&RoleLabel { role: role.as_str().into() });
+            let _ = metrics.connections.get_or_create(&RoleLabel { role: role.as_str().into() });
         }
         for kind in EVENT_IN_TYPES {
-            metrics.events_in.get_or_create(&TypeLabel { r#type: (*kind).into() });
+            let _ = metrics.events_in.get_or_create(&TypeLabel { r#type: (*kind).into() });
         }
         for code in ErrorCode::ALL {
-            metrics.errors.get_or_create(&CodeLabel { code: code.as_str().into() });
+            let _ = metrics.errors.get_or_create(&CodeLabel { code: code.as_str().into() });
         }
         for class in [LimitClass::Comment, LimitClass::Operation] {
-            metrics.rate_limited.get_or_create(&LimitLabel { limit: class.label().into() });
+            let _ = metrics.rate_limited.get_or_create(&LimitLabel { limit: class.label().into() });
         }
         metrics
     }

@@ -37,7 +37,7 @@ pub async fn serve(
     let id = hub.next_connection_id();
     let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(hub.config.outbound_queue);
-    let shared = Shared::new(hub.uptime_ms());
+    let shared = Shared::new();
     let outbox = Outbox::new(id, wire, tx, shared.clone());
     let writer = tokio::spawn(writer::run(sink, rx, shared.clone()));
     hub.register(outbox.clone());

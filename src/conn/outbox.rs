@@ -8,7 +8,7 @@ use axum::extract::ws::Message;
 use futures::task::AtomicWaker;
 use stagehand_protocol::{CloseCode, Wire};
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use tokio::sync::mpsc;
@@ -51,17 +51,17 @@ pub struct Shared {
     /// How the connection ends, set once by whoever closes first: the close frame to send, or
     /// `None` when the socket failed and no close frame can be sent.
     reason: OnceLock<Option<(CloseCode, String)>>,
-    /// Last time anything arrived from the client, ms on the hub's clock ([`crate::hub::Hub::uptime_ms`]).
-    pub last_seen_ms: AtomicU64,
+    /// Heartbeat checks since anything last arrived from the client ([`crate::hub::Hub::heartbeat`]).
+    silent_checks: AtomicU32,
 }
 
 impl Shared {
-    pub fn new(now_ms: u64) -> Arc<Self> {
+    pub fn new() -> Arc<Self> {
         Arc::new(Shared {
             killed: AtomicBool::new(false),
             wakers: [AtomicWaker::new(), AtomicWaker::new()],
             reason: OnceLock::new(),
-            last_seen_ms: AtomicU64::new(now_ms),
+            silent_checks: AtomicU32::new(0),
         })
     }
 
@@ -112,8 +112,15 @@ impl Shared {
         }
     }
 
-    pub fn touch(&self, now_ms: u64) {
-        self.last_seen_ms.store(now_ms, Ordering::Relaxed);
+    /// Something arrived from the client: it is alive.
+    pub fn touch(&self) {
+        self.silent_checks.store(0, Ordering::Relaxed);
+    }
+
+    /// Count one more heartbeat check with nothing from the client since its last frame; returns
+    /// how many there have been.
+    pub fn silent_check(&self) -> u32 {
+        self.silent_checks.fetch_add(1, Ordering::Relaxed).saturating_add(1)
     }
 }
 

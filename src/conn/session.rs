@@ -62,7 +62,7 @@ impl Session {
         loop {
             let deadline = match &self.identity {
                 None => auth_deadline,
-                Some(identity) => token_deadline(identity.expires_at, self.hub.config.clock.now_ms()),
+                Some(identity) => token_deadline(identity.valid_until, self.hub.config.clock.now_ms()),
             };
             let frame = tokio::select! {
                 biased;
@@ -76,7 +76,7 @@ impl Session {
                 }
                 frame = stream.next() => frame,
             };
-            self.shared.touch(self.hub.uptime_ms());
+            self.shared.touch();
             match frame {
                 Some(Ok(Message::Binary(bytes))) => self.on_frame(stagehand_protocol::Wire::MsgPack, &bytes).await,
                 Some(Ok(Message::Text(text))) => self.on_frame(stagehand_protocol::Wire::Json, text.as_bytes()).await,
@@ -134,7 +134,7 @@ impl Session {
             return self.reply(Reply::err(Some(id), body));
         };
         self.hub.metrics.event_in("connect");
-        match self.hub.keys.verify(&token) {
+        match self.hub.keys.verify(&token, self.hub.config.clock.now_ms()) {
             Ok(identity) => {
                 self.reply(Reply::ok(id, None));
                 self.authenticated(identity);
@@ -203,9 +203,10 @@ impl Session {
     }
 }
 
-/// When a token expiring at `expires_at` (ms since the epoch) stops being valid, on the tokio clock.
-fn token_deadline(expires_at: u64, now: u64) -> Instant {
-    let left = expires_at.saturating_sub(now);
+/// The tokio instant at which a token good until `valid_until` (ms since the epoch, on the hub's
+/// clock, which reads `now`) runs out.
+fn token_deadline(valid_until: u64, now: u64) -> Instant {
+    let left = valid_until.saturating_sub(now);
     // Far-future tokens: cap the sleep so the timer stays within tokio's range.
     Instant::now() + Duration::from_millis(left.min(365 * 24 * 3600 * 1000))
 }
