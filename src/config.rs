@@ -34,6 +34,21 @@ pub struct Config {
     #[arg(long, env = "STAGEHAND_LOG_FORMAT", default_value = "human")]
     pub log_format: String,
 
+    /// `SO_SNDBUF` of each accepted socket, bytes (the kernel doubles it); 0 leaves the kernel's
+    /// autotuning, which lets a client that stops reading hold up to `net.ipv4.tcp_wmem`'s maximum
+    /// before its queue fills and it is closed as slow.
+    #[arg(long, env = "STAGEHAND_SEND_BUFFER_BYTES", default_value_t = 0)]
+    pub send_buffer_bytes: usize,
+    /// How long a close frame may take to reach the client (behind what the socket and the
+    /// WebSocket layer already hold; the unsent queue is discarded) before the socket is dropped.
+    /// The hub waits as long again for the client's answering close frame.
+    #[arg(long, env = "STAGEHAND_CLOSE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub close_timeout_ms: u64,
+    /// On shutdown, how long the hub keeps serving its connections while readiness and new
+    /// upgrades answer 503 (so load balancers move away), before it closes them with 1001 and
+    /// stops listening.
+    #[arg(long, env = "STAGEHAND_SHUTDOWN_DRAIN_MS", default_value_t = 2_000)]
+    pub shutdown_drain_ms: u64,
     /// Time a connection has to authenticate.
     #[arg(long, env = "STAGEHAND_AUTH_TIMEOUT_MS", default_value_t = 5_000)]
     pub auth_timeout_ms: u64,

@@ -33,9 +33,15 @@ pub async fn start(config: Config) -> std::io::Result<RunningHub> {
     tokio::spawn(hub.clone().heartbeat());
     let router = crate::http::router(hub.clone());
     // Events are small and latency matters: no Nagle delay on accepted sockets.
-    let listener = listener.tap_io(|tcp| {
+    let send_buffer = hub.config.send_buffer_bytes;
+    let listener = listener.tap_io(move |tcp| {
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        if send_buffer > 0 {
+            if let Err(error) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
+                tracing::debug!(%error, "could not set SO_SNDBUF");
+            }
         }
     });
     let shutdown = hub.shutdown.clone();

@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use futures::StreamExt;
-use stagehand::client::{Auth, Client};
-use stagehand_protocol::server::{Event, EventBody, ReplyResult};
+use stagehand::client::{Auth, Client, ClientError, Options};
+use stagehand_protocol::server::{Event, EventBody, ReplyResult, ServerMessage};
 use stagehand_protocol::types::{Billboard, Role};
 use stagehand_protocol::{Claims, CloseCode, Command, ErrorCode, Wire};
 use tokio_tungstenite::tungstenite::Message;
@@ -158,12 +158,49 @@ async fn frames_that_break_the_websocket_rules_close_with_their_own_codes() {
     assert!(metrics.contains("stagehand_invalid_frames_total 3"), "{metrics}");
 }
 
+/// A hub for slow-consumer tests. Small socket send buffers and WebSocket write buffers, so a
+/// stalled client backs up after some 100 kB. Whatever the machine's speed, its close frame waits
+/// for it: the close timeout outlasts any test, and the heartbeat stays out of the way.
+async fn slow_consumer_hub() -> TestHub {
+    start_with(|c| {
+        c.outbound_queue = 16;
+        c.send_buffer_bytes = 16 * 1024;
+        c.write_buffer_bytes = 1024;
+        c.close_timeout_ms = 600_000;
+        c.heartbeat_ms = 600_000;
+    })
+    .await
+}
+
+/// A client with a small socket receive buffer, so that once it stops reading a few events fill
+/// what the kernel holds for it and the hub's queue fills soon after.
+async fn small_window_client(hub: &TestHub, token: String) -> Client {
+    let options = Options { recv_buffer_bytes: Some(4096), ..Options::new(Auth::Header(token)) };
+    Client::connect_with(&hub.ws_url, Wire::MsgPack, options).await.expect("client connects")
+}
+
+/// Publish large orders into `room` until the hub has closed one slow consumer (polling the
+/// metric, not the clock); returns how many were published.
+async fn publish_until_a_slow_consumer_is_closed(hub: &TestHub, room: &str, prefix: &str) -> usize {
+    let big = "y".repeat(1000);
+    for published in 1..=20_000 {
+        let mut body = order(&format!("{prefix}{published}"));
+        body["product_name"] = big.clone().into();
+        let (status, _) = hub.publish(room, body).await;
+        assert_eq!(status, 202);
+        if published % 20 == 0 && hub.metrics().await.contains("stagehand_slow_consumer_closes_total 1") {
+            return published;
+        }
+    }
+    panic!("20000 orders and the stalled client was never closed as slow");
+}
+
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_as_slow_and_the_others_get_everything() {
-    let hub = start_with(|c| c.outbound_queue = 16).await;
+    let hub = slow_consumer_hub().await;
     let room = "r-slow";
     let (_creator, mut reader) = live_room(&hub, Wire::MsgPack, room, "cara").await;
-    let mut stalled = hub.viewer(Wire::MsgPack, "stalled").await;
+    let mut stalled = small_window_client(&hub, hub.token("stalled", Role::Viewer)).await;
     ok_snapshot(stalled.request(Command::Join { room: room.into(), since: None }).await.unwrap());
 
     // The healthy reader drains concurrently and counts every order, in seq order, until the
@@ -182,25 +219,23 @@ async fn a_client_that_stops_reading_is_dropped_as_slow_and_the_others_get_every
             }
         }
     });
-    // Big orders fill the stalled client's socket buffers, then its queue, until the hub drops it.
-    let big = "y".repeat(1000);
-    let mut published = 0;
-    for batch in 0..40 {
-        for i in 0..200 {
-            let mut body = order(&format!("o{batch}-{i}"));
-            body["product_name"] = big.clone().into();
-            let (status, _) = hub.publish(room, body).await;
-            assert_eq!(status, 202);
-            published += 1;
-        }
-        if hub.metrics().await.contains("stagehand_slow_consumer_closes_total 1") {
-            break;
-        }
-    }
+    // Big orders fill the stalled client's socket, then its queue, until the hub drops it.
+    let published = publish_until_a_slow_consumer_is_closed(&hub, room, "o").await;
     hub.publish(room, serde_json::json!({"type": "activity", "kind": "done", "text": "done"})).await;
     assert_eq!(reading.await.unwrap(), published, "the healthy reader got every order");
-    // The stalled client, once it reads again, finds its backlog and then the close code.
-    assert_eq!(stalled.closed().await.unwrap().0, CloseCode::SLOW_CONSUMER.0);
+    // The stalled client, once it reads again, finds what its socket held and then the close
+    // code; its unsent queue was discarded, so it did not get every order.
+    let mut received = 0;
+    let (code, reason) = loop {
+        match stalled.next().await {
+            Ok(ServerMessage::Event(Event { body: EventBody::Order { .. }, .. })) => received += 1,
+            Ok(_) => {}
+            Err(ClientError::Closed(Some(close))) => break close,
+            Err(other) => panic!("expected the close frame, got {other}"),
+        }
+    };
+    assert_eq!(code, CloseCode::SLOW_CONSUMER.0, "{reason}");
+    assert!(received < published, "{received} of {published}");
 }
 
 #[tokio::test]
@@ -269,12 +304,12 @@ async fn shutdown_closes_every_connection_with_going_away() {
 
 #[tokio::test]
 async fn agency_staff_dropped_as_slow_consumers_are_seen_leaving() {
-    let hub = start_with(|c| c.outbound_queue = 16).await;
+    let hub = slow_consumer_hub().await;
     let room = "r-slow-staff";
     let (mut creator, viewer) = live_room(&hub, Wire::MsgPack, room, "cara").await;
     viewer.close().await; // only the agency console stalls
     hub.grant("cara", "acme", None, DAY).await;
-    let mut stalled = hub.agency(Wire::MsgPack, "sam", "acme", "cara").await;
+    let mut stalled = small_window_client(&hub, hub.agency_token("sam", "acme", "cara")).await;
     ok_snapshot(stalled.request(Command::Join { room: room.into(), since: None }).await.unwrap());
     // The creator reads everything; the agency console stops reading.
     let watching = tokio::spawn(async move {
@@ -285,17 +320,7 @@ async fn agency_staff_dropped_as_slow_consumers_are_seen_leaving() {
             }
         }
     });
-    let big = "z".repeat(1000);
-    for batch in 0..40 {
-        for i in 0..200 {
-            let mut body = order(&format!("s{batch}-{i}"));
-            body["product_name"] = big.clone().into();
-            hub.publish(room, body).await;
-        }
-        if hub.metrics().await.contains("stagehand_slow_consumer_closes_total 1") {
-            break;
-        }
-    }
+    publish_until_a_slow_consumer_is_closed(&hub, room, "s").await;
     assert_eq!(watching.await.unwrap(), "sam");
     assert_eq!(stalled.closed().await.unwrap().0, CloseCode::SLOW_CONSUMER.0);
     // …and in the creator's inbox: a fresh connection gets it pushed (unread, or live).

@@ -23,6 +23,7 @@ use futures::StreamExt;
 use outbox::{Outbox, Shared};
 use stagehand_protocol::Wire;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 /// Run one connection until it closes. `preauth` is the result of a bearer token from the
@@ -39,7 +40,8 @@ pub async fn serve(
     let (tx, rx) = mpsc::channel(hub.config.outbound_queue);
     let shared = Shared::new();
     let outbox = Outbox::new(id, wire, tx, shared.clone());
-    let writer = tokio::spawn(writer::run(sink, rx, shared.clone()));
+    let close_timeout = Duration::from_millis(hub.config.close_timeout_ms);
+    let writer = tokio::spawn(writer::run(sink, rx, shared.clone(), close_timeout));
     hub.register(outbox.clone());
 
     let mut session = session::Session::new(hub.clone(), outbox, shared.clone());
@@ -57,7 +59,7 @@ pub async fn serve(
         let _ = writer.await;
         return;
     }
-    let linger = tokio::time::timeout(writer::CLOSE_TIMEOUT, async {
+    let linger = tokio::time::timeout(close_timeout, async {
         while let Some(Ok(message)) = stream.next().await {
             if matches!(message, axum::extract::ws::Message::Close(_)) {
                 break;
