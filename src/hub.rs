@@ -28,7 +28,7 @@ pub struct Hub {
     pub metrics: Arc<Metrics>,
     /// Creator Partner Access: the store, live grants, inboxes.
     pub partner: Arc<Partner>,
-    /// Cancelled once on shutdown; every connection's token is a child of it.
+    /// Cancelled when shutdown begins: readiness and new upgrades answer 503 from then on.
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for them to close.
     pub tasks: TaskTracker,
@@ -71,12 +71,13 @@ impl Hub {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Add a connection to the registry. One that arrives after shutdown began is closed at once.
+    /// Add a connection to the registry. One whose upgrade raced with the start of shutdown is
+    /// closed at once (with 1001, like the others).
     pub fn register(&self, outbox: Outbox) {
         let shared = outbox.shared().clone();
         self.connections.insert(outbox.id, outbox);
         if self.shutdown.is_cancelled() {
-            shared.kill();
+            shared.close(CloseCode::GOING_AWAY, crate::conn::outbox::GOING_AWAY_TEXT);
         }
     }
 
@@ -84,10 +85,10 @@ impl Hub {
         self.connections.remove(&id);
     }
 
-    /// Close every connection with "going away, come back" (shutdown).
+    /// Close every connection with 1001 "going away": reconnect with back-off (shutdown).
     pub fn close_all(&self) {
         for entry in self.connections.iter() {
-            entry.value().shared().kill();
+            entry.value().close(CloseCode::GOING_AWAY, crate::conn::outbox::GOING_AWAY_TEXT);
         }
     }
 

@@ -3,6 +3,15 @@
 mod common;
 
 use common::*;
+use stagehand::clock::Clock;
+use stagehand_protocol::{CloseCode, Command, Wire};
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+async fn readyz(hub: &TestHub) -> u16 {
+    hub.http.get(format!("{}/readyz", hub.http_url)).send().await.unwrap().status().as_u16()
+}
 
 /// Prometheus users expect every family, with each known label value, before its first
 /// increment: a fresh hub shows them all at 0.
@@ -40,4 +49,48 @@ async fn a_fresh_hub_shows_every_metric_family_at_zero() {
     }
     let missing: Vec<&String> = expected.iter().filter(|line| !metrics.lines().any(|l| l == line.as_str())).collect();
     assert!(missing.is_empty(), "missing {missing:?} in\n{metrics}");
+}
+
+/// Shutdown, on paused time: readiness goes 503 at once while the listener keeps answering (new
+/// upgrades get HTTP 503, not "connection refused") and open connections are still served; after
+/// the drain every connection gets 1001 with advice to back off, and then the listener stops.
+#[tokio::test(start_paused = true)]
+async fn shutdown_drains_then_closes_every_connection_with_going_away_then_stops_listening() {
+    let drain = Duration::from_millis(2_000);
+    let mut hub = start_with(|c| {
+        c.clock = Clock::tokio(stagehand::clock::now_ms());
+        c.shutdown_drain_ms = 2_000;
+    })
+    .await;
+    let (mut creator, mut viewer) = live_room(&hub, Wire::Json, "r-bye", "cara").await;
+    for client in [&mut creator, &mut viewer] {
+        client.set_wait(None); // the hub's timers decide, on paused time
+    }
+    assert_eq!(readyz(&hub).await, 200);
+
+    let began = Instant::now();
+    let shutdown = tokio::spawn(hub.running.take().unwrap().shutdown());
+    while readyz(&hub).await != 503 {
+        tokio::task::yield_now().await;
+    }
+    match tokio_tungstenite::connect_async(hub.ws_url.as_str()).await {
+        Err(WsError::Http(response)) => assert_eq!(response.status().as_u16(), 503),
+        other => panic!("expected an HTTP 503 during the drain, got {other:?}"),
+    }
+    assert_ok(&viewer.request(Command::Ping).await.unwrap());
+    assert!(began.elapsed() < drain);
+
+    for client in [&mut creator, &mut viewer] {
+        let (code, reason) = client.closed().await.unwrap();
+        assert_eq!(code, CloseCode::GOING_AWAY.0, "{reason}");
+        assert!(reason.contains("jittered exponential back-off") && reason.contains("since"), "{reason}");
+        assert!(CloseCode(code).should_reconnect());
+    }
+    assert!(began.elapsed() >= drain, "closed after the drain, not before");
+    drop((creator, viewer));
+    assert!(shutdown.await.unwrap(), "every connection closed within the grace period");
+    match tokio_tungstenite::connect_async(hub.ws_url.as_str()).await {
+        Err(WsError::Io(error)) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused),
+        other => panic!("expected the listener gone, got {other:?}"),
+    }
 }

@@ -1,6 +1,6 @@
-//! Bad input, bad tokens, slow consumers, floods and shutdown: each gets its stable code, is
-//! counted, and never disturbs another connection. (Timeouts, expiries and heartbeats are in
-//! `timing.rs`, on paused time.)
+//! Bad input, bad tokens, slow consumers and floods: each gets its stable code, is counted, and
+//! never disturbs another connection. (Timeouts, expiries and heartbeats are in `timing.rs`, on
+//! paused time; shutdown is in `ops.rs`.)
 
 mod common;
 
@@ -286,20 +286,6 @@ async fn comments_are_rate_limited_per_connection() {
     }
     let reply = viewer.request(Command::Comment { room: "r-chat".into(), text: "hi".into() }).await.unwrap();
     assert_error(&reply, ErrorCode::RateLimited);
-}
-
-#[tokio::test]
-async fn shutdown_closes_every_connection_with_going_away() {
-    let mut hub = start().await;
-    let (mut creator, mut viewer) = live_room(&hub, Wire::Json, "r-bye", "cara").await;
-    let health = hub.http.get(format!("{}/readyz", hub.http_url)).send().await.unwrap().status();
-    assert_eq!(health, 200);
-    hub.shutdown().await;
-    for client in [&mut creator, &mut viewer] {
-        let (code, reason) = client.closed().await.unwrap();
-        assert_eq!(code, CloseCode::GOING_AWAY.0, "{reason}");
-    }
-    assert!(tokio_tungstenite::connect_async(hub.ws_url.as_str()).await.is_err(), "no longer accepting");
 }
 
 #[tokio::test]
