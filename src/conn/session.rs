@@ -81,7 +81,9 @@ impl Session {
                 Some(Ok(Message::Binary(bytes))) => self.on_frame(stagehand_protocol::Wire::MsgPack, &bytes).await,
                 Some(Ok(Message::Text(text))) => self.on_frame(stagehand_protocol::Wire::Json, text.as_bytes()).await,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => return,
+                Some(Ok(Message::Close(_))) => return,
+                // The socket ended without a close frame: nobody is left to send one to.
+                None => return self.shared.abort(),
                 Some(Err(error)) => return self.on_read_error(&error),
             }
         }
