@@ -52,8 +52,7 @@ pub async fn serve(
 
     // Close handshake: the writer sends the close frame while the reading half stays open for
     // the client's answer, so a client still catching up (answering pings, reading backlog) gets
-    // the close code instead of a reset.
-    // A reset socket has nobody to answer.
+    // the close code instead of a reset. A failed socket has nobody to answer.
     shared.kill();
     if shared.close_reason().is_none() {
         let _ = writer.await;

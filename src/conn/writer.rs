@@ -49,7 +49,8 @@ pub async fn run(
             },
         };
         if written.is_err() {
-            shared.kill();
+            // The socket failed: no close frame can follow.
+            shared.abort();
             return;
         }
     }
