@@ -193,7 +193,11 @@ impl Metrics {
         );
         registry.register("errors", "Error replies by code", self.errors.clone());
         registry.register("rate_limited", "Requests refused by a rate limit, by limit", self.rate_limited.clone());
-        registry.register("invalid_frames", "Frames that could not be decoded", self.invalid_frames.clone());
+        registry.register(
+            "invalid_frames",
+            "Frames that could not be decoded or that the WebSocket layer refused",
+            self.invalid_frames.clone(),
+        );
         registry.register(
             "process_resident_memory_bytes",
             "Resident memory of the hub process",
