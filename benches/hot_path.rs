@@ -52,7 +52,7 @@ fn fanout_bench(c: &mut Criterion) {
         let mut queues = Vec::with_capacity(members);
         for id in 0..members as u64 {
             let (tx, rx) = mpsc::channel(QUEUE);
-            let outbox = Outbox::new(id, Wire::MsgPack, tx, Shared::new(0));
+            let outbox = Outbox::new(id, Wire::MsgPack, tx, Shared::new());
             room.join(&outbox, Audience::Viewers, None, None, 1);
             queues.push(rx);
         }

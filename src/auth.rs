@@ -1,5 +1,10 @@
 //! Tokens: verifying the platform's HS256 JWTs into an [`Identity`], and signing them (for
 //! `stagehand token` and tests).
+//!
+//! Expiry is checked here against the hub's clock (not jsonwebtoken's reading of the system
+//! time), with one rule for connecting and for staying connected: a token is good until its
+//! `exp` plus the leeway ([`Identity::valid_until`]). It is refused at or after that instant, and
+//! a connection that presented it is closed at that instant.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use stagehand_protocol::types::{Actor, Millis, Operator, Role};
@@ -12,8 +17,9 @@ pub struct Identity {
     pub role: Role,
     /// Agency tokens: the agency and the creator whose rooms it may operate.
     pub agency: Option<AgencyClaim>,
-    /// When the token stops being valid.
-    pub expires_at: Millis,
+    /// When the token stops being good: its `exp` plus the leeway, ms since the epoch. The
+    /// connection is closed with 4003 at this instant.
+    pub valid_until: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,28 +63,35 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    /// Clock skew tolerated past `exp`.
+    leeway_ms: Millis,
 }
 
 impl TokenKeys {
     /// `leeway_secs` tolerates clock skew between the platform backend and the hub.
     pub fn new(secret: &str, leeway_secs: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = leeway_secs;
+        // `exp` must be there, but it is compared with the hub's clock in `verify`.
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         TokenKeys {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             validation,
+            leeway_ms: leeway_secs.saturating_mul(1000),
         }
     }
 
-    pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid(e.to_string()),
-            })?;
-        identity_from(data.claims)
+    /// Check `token`'s signature and claims, and that it is still good at `now_ms` (the hub's
+    /// clock): before its `exp` plus the leeway.
+    pub fn verify(&self, token: &str, now_ms: Millis) -> Result<Identity, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let identity = identity_from(data.claims, self.leeway_ms)?;
+        if now_ms >= identity.valid_until {
+            return Err(TokenError::Expired);
+        }
+        Ok(identity)
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
@@ -86,7 +99,7 @@ impl TokenKeys {
     }
 }
 
-fn identity_from(claims: Claims) -> Result<Identity, TokenError> {
+fn identity_from(claims: Claims, leeway_ms: Millis) -> Result<Identity, TokenError> {
     if claims.sub.is_empty() {
         return Err(TokenError::Invalid("empty sub".into()));
     }
@@ -104,6 +117,31 @@ fn identity_from(claims: Claims) -> Result<Identity, TokenError> {
         user: Actor { id: claims.sub, name: claims.name },
         role: claims.role,
         agency,
-        expires_at: claims.exp.saturating_mul(1000),
+        valid_until: claims.exp.saturating_mul(1000).saturating_add(leeway_ms),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_good_until_exp_plus_the_leeway_on_the_given_clock() {
+        let keys = TokenKeys::new("s", 30);
+        let exp = 1_000_000;
+        let claims = Claims {
+            sub: "u".into(),
+            name: "U".into(),
+            role: Role::Viewer,
+            exp,
+            agency: None,
+            agency_name: None,
+            creator: None,
+        };
+        let token = keys.sign(&claims).unwrap();
+        let end = exp * 1000 + 30_000;
+        assert_eq!(keys.verify(&token, end - 1).unwrap().valid_until, end);
+        assert_eq!(keys.verify(&token, end), Err(TokenError::Expired));
+        assert!(matches!(TokenKeys::new("other", 30).verify(&token, 0), Err(TokenError::Invalid(_))));
+    }
 }

@@ -20,7 +20,8 @@ pub struct Config {
     /// HS256 secret shared with the platform backend that signs connection tokens.
     #[arg(long, env = "STAGEHAND_JWT_SECRET", default_value = "stagehand-dev-secret", hide_env_values = true)]
     pub jwt_secret: String,
-    /// Clock skew tolerated on token expiry, seconds.
+    /// Clock skew tolerated on token expiry, seconds: a token is good until `exp` plus this, at
+    /// connect and while connected.
     #[arg(long, env = "STAGEHAND_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
     /// API key for the backend HTTP API (`Authorization: Bearer <key>`).
@@ -33,10 +34,26 @@ pub struct Config {
     #[arg(long, env = "STAGEHAND_LOG_FORMAT", default_value = "human")]
     pub log_format: String,
 
+    /// `SO_SNDBUF` of each accepted socket, bytes (the kernel doubles it); 0 leaves the kernel's
+    /// autotuning, which lets a client that stops reading hold up to `net.ipv4.tcp_wmem`'s maximum
+    /// before its queue fills and it is closed as slow.
+    #[arg(long, env = "STAGEHAND_SEND_BUFFER_BYTES", default_value_t = 0)]
+    pub send_buffer_bytes: usize,
+    /// How long a close frame may take to reach the client (behind what the socket and the
+    /// WebSocket layer already hold; the unsent queue is discarded) before the socket is dropped.
+    /// The hub waits as long again for the client's answering close frame.
+    #[arg(long, env = "STAGEHAND_CLOSE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub close_timeout_ms: u64,
+    /// On shutdown, how long the hub keeps serving its connections while readiness and new
+    /// upgrades answer 503 (so load balancers move away), before it closes them with 1001 and
+    /// stops listening.
+    #[arg(long, env = "STAGEHAND_SHUTDOWN_DRAIN_MS", default_value_t = 2_000)]
+    pub shutdown_drain_ms: u64,
     /// Time a connection has to authenticate.
     #[arg(long, env = "STAGEHAND_AUTH_TIMEOUT_MS", default_value_t = 5_000)]
     pub auth_timeout_ms: u64,
-    /// Ping interval; a connection silent for three intervals is closed.
+    /// Heartbeat check interval: a connection is pinged at its first and second checks with
+    /// nothing received from it, and closed with 4004 at its third.
     #[arg(long, env = "STAGEHAND_HEARTBEAT_MS", default_value_t = 20_000)]
     pub heartbeat_ms: u64,
     /// Largest request frame answered normally; up to 4× this gets `too_large`, beyond it a close.

@@ -30,7 +30,7 @@ pub struct Hub {
     pub metrics: Arc<Metrics>,
     /// Creator Partner Access: the store, live grants, inboxes.
     pub partner: Arc<Partner>,
-    /// Cancelled once on shutdown; every connection's token is a child of it.
+    /// Cancelled when shutdown begins: readiness and new upgrades answer 503 from then on.
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for them to close.
     pub tasks: TaskTracker,
@@ -39,12 +39,11 @@ pub struct Hub {
     /// Every open connection (bounded by `connection_slots`), for heartbeats and shutdown.
     connections: DashMap<ConnId, Outbox>,
     next_connection: AtomicU64,
-    /// When the hub started: the origin of [`Hub::uptime_ms`].
-    epoch: Instant,
 }
 
-/// Silent heartbeat intervals tolerated before a connection counts as dead.
-const MISSED_HEARTBEATS: u64 = 3;
+/// The heartbeat check, counted from a connection's last frame, at which it is closed as dead
+/// (after two pings it did not answer).
+const CLOSE_AT_SILENT_CHECK: u32 = 3;
 
 impl Hub {
     /// Build a hub on the SQLite store in `config.data_dir`, with the live grants loaded.
@@ -77,7 +76,6 @@ impl Hub {
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             connections: DashMap::new(),
             next_connection: AtomicU64::new(1),
-            epoch: Instant::now(),
             config,
         }))
     }
@@ -86,17 +84,13 @@ impl Hub {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Milliseconds since the hub started (monotonic): the clock of connection liveness.
-    pub fn uptime_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    /// Add a connection to the registry. One that arrives after shutdown began is closed at once.
+    /// Add a connection to the registry. One whose upgrade raced with the start of shutdown is
+    /// closed at once (with 1001, like the others).
     pub fn register(&self, outbox: Outbox) {
         let shared = outbox.shared().clone();
         self.connections.insert(outbox.id, outbox);
         if self.shutdown.is_cancelled() {
-            shared.kill();
+            shared.close(CloseCode::GOING_AWAY, crate::conn::outbox::GOING_AWAY_TEXT);
         }
     }
 
@@ -104,16 +98,17 @@ impl Hub {
         self.connections.remove(&id);
     }
 
-    /// Close every connection with "going away, come back" (shutdown).
+    /// Close every connection with 1001 "going away": reconnect with back-off (shutdown).
     pub fn close_all(&self) {
         for entry in self.connections.iter() {
-            entry.value().shared().kill();
+            entry.value().close(CloseCode::GOING_AWAY, crate::conn::outbox::GOING_AWAY_TEXT);
         }
     }
 
-    /// Every heartbeat interval: queue a ping to each connection, and close the ones that have
-    /// sent nothing (not even a pong) for three intervals. One sweep for the whole hub instead of
-    /// a timer per connection.
+    /// Every heartbeat interval, one sweep for the whole hub (not a timer per connection): each
+    /// connection counts one more silent check unless something arrived from it since the last
+    /// one; at its [`CLOSE_AT_SILENT_CHECK`]th it is closed with 4004, before that it is pinged.
+    /// The schedule follows tokio's clock, so paused-time tests drive it exactly.
     pub async fn heartbeat(self: Arc<Self>) {
         let interval = Duration::from_millis(self.config.heartbeat_ms);
         let ping: crate::conn::outbox::Frame = Arc::new(axum::extract::ws::Message::Ping(Default::default()));
@@ -124,12 +119,9 @@ impl Hub {
                 _ = self.shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let now = self.uptime_ms();
-            let limit = self.config.heartbeat_ms.saturating_mul(MISSED_HEARTBEATS);
             for entry in self.connections.iter() {
                 let outbox = entry.value();
-                let silent = now.saturating_sub(outbox.shared().last_seen_ms.load(Ordering::Relaxed));
-                if silent >= limit {
+                if outbox.shared().silent_check() >= CLOSE_AT_SILENT_CHECK {
                     outbox.close(CloseCode::HEARTBEAT_TIMEOUT, "no frames from the client");
                 } else {
                     // Droppable: a connection whose queue is full is busy enough to be alive.

@@ -27,6 +27,8 @@ pub enum LimitClass {
 }
 
 impl LimitClass {
+    pub const ALL: [LimitClass; 3] = [LimitClass::Comment, LimitClass::Operation, LimitClass::Presence];
+
     pub fn label(self) -> &'static str {
         match self {
             LimitClass::Comment => "comment",

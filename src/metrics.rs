@@ -2,12 +2,54 @@
 //!
 //! Hot-path counters are plain atomics added to once per fan-out (not once per recipient), so
 //! counting costs the broadcaster nothing measurable.
+//!
+//! Every family is in the output from the start: [`Metrics::new`] creates each known label value
+//! (every role, error code, rate-limit class, command and backend event type) at 0, so a
+//! dashboard or an alert on `rate(...)` sees a series before its first increment.
 
+use crate::limits::LimitClass;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use stagehand_protocol::types::Role;
+use stagehand_protocol::ErrorCode;
+
+/// Every role a connection can have.
+const ROLES: [Role; 3] = [Role::Creator, Role::Viewer, Role::Agency];
+
+/// The request and backend event types known when the hub starts. A type added later still gets
+/// its series, from its first increment on.
+const EVENT_IN_TYPES: &[&str] = &[
+    // Requests (`Command::name`).
+    "connect",
+    "ping",
+    "join",
+    "leave",
+    "comment",
+    "start_room",
+    "end_room",
+    "schedule_room",
+    "deploy_billboard",
+    "remove_billboard",
+    "delete_comment",
+    "access_request",
+    "list_access_requests",
+    "access_accept",
+    "access_decline",
+    "unlink",
+    "list_links",
+    "list_grants",
+    "report_agency",
+    "resume_agency",
+    "list_notifications",
+    "ack",
+    "list_audit",
+    // Events backends publish over HTTP.
+    "order",
+    "activity",
+];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RoleLabel {
@@ -35,7 +77,6 @@ pub struct LimitLabel {
 }
 
 /// Every metric the hub keeps.
-#[derive(Default)]
 pub struct Metrics {
     pub connections: Family<RoleLabel, Gauge>,
     /// Set from the room registry at scrape time.
@@ -59,7 +100,46 @@ pub struct Metrics {
     pub max_fds: Gauge,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
 impl Metrics {
+    /// Every metric at zero, with each known label value present.
+    pub fn new() -> Self {
+        let metrics = Metrics {
+            connections: Family::default(),
+            rooms: Family::default(),
+            events_in: Family::default(),
+            deliveries: Counter::default(),
+            dropped_events: Counter::default(),
+            slow_consumer_closes: Counter::default(),
+            recovered_joins: Counter::default(),
+            unrecovered_joins: Counter::default(),
+            errors: Family::default(),
+            rate_limited: Family::default(),
+            invalid_frames: Counter::default(),
+            resident_memory_bytes: Gauge::default(),
+            open_fds: Gauge::default(),
+            max_fds: Gauge::default(),
+        };
+        for role in ROLES {
+            let _ = metrics.connections.get_or_create(&RoleLabel { role: role.as_str().into() });
+        }
+        for kind in EVENT_IN_TYPES {
+            let _ = metrics.events_in.get_or_create(&TypeLabel { r#type: (*kind).into() });
+        }
+        for code in ErrorCode::ALL {
+            let _ = metrics.errors.get_or_create(&CodeLabel { code: code.as_str().into() });
+        }
+        for class in LimitClass::ALL {
+            let _ = metrics.rate_limited.get_or_create(&LimitLabel { limit: class.label().into() });
+        }
+        metrics
+    }
+
     pub fn connection_opened(&self, role: &str) {
         self.connections.get_or_create(&RoleLabel { role: role.to_string() }).inc();
     }
@@ -128,7 +208,11 @@ impl Metrics {
         );
         registry.register("errors", "Error replies by code", self.errors.clone());
         registry.register("rate_limited", "Requests refused by a rate limit, by limit", self.rate_limited.clone());
-        registry.register("invalid_frames", "Frames that could not be decoded", self.invalid_frames.clone());
+        registry.register(
+            "invalid_frames",
+            "Frames that could not be decoded or that the WebSocket layer refused",
+            self.invalid_frames.clone(),
+        );
         registry.register(
             "process_resident_memory_bytes",
             "Resident memory of the hub process",

@@ -1,6 +1,12 @@
 //! Starting and stopping a hub: bind, serve HTTP and WebSocket on one port, run housekeeping,
-//! and shut down gracefully — stop accepting, close every connection with "going away, come
-//! back", and wait for them within a deadline.
+//! and shut down gracefully, in this order:
+//!
+//! 1. readiness goes 503 (and so do new upgrades) while the listener keeps answering, so load
+//!    balancers move away and clients trying to connect get a 503, not "connection refused";
+//! 2. after `shutdown_drain_ms`, every connection is closed with 1001 `going_away`, whose reason
+//!    tells the client to reconnect with jittered exponential back-off and rejoin with `since`;
+//! 3. the listener stops;
+//! 4. the connections get `shutdown_grace_ms` to finish their close handshakes.
 
 use crate::config::Config;
 use crate::housekeeping;
@@ -11,12 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// A hub that is serving.
 pub struct RunningHub {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
     server: JoinHandle<()>,
+    /// Stops the listener (after the drain).
+    stop_listening: CancellationToken,
 }
 
 /// Bind `config.listen` (port 0 picks a free port) and serve.
@@ -34,30 +43,38 @@ pub async fn start(config: Config) -> std::io::Result<RunningHub> {
     tokio::spawn(crate::partner::prune_periodically(hub.clone()));
     let router = crate::http::router(hub.clone());
     // Events are small and latency matters: no Nagle delay on accepted sockets.
-    let listener = listener.tap_io(|tcp| {
+    let send_buffer = hub.config.send_buffer_bytes;
+    let listener = listener.tap_io(move |tcp| {
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
+        if send_buffer > 0 {
+            if let Err(error) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
+                tracing::debug!(%error, "could not set SO_SNDBUF");
+            }
+        }
     });
-    let shutdown = hub.shutdown.clone();
+    let stop_listening = CancellationToken::new();
+    let stop = stop_listening.clone();
     let server = tokio::spawn(async move {
-        let serve =
-            axum::serve(listener, router.into_make_service()).with_graceful_shutdown(shutdown.cancelled_owned());
+        let serve = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(error) = serve.await {
             tracing::error!(%error, "HTTP server stopped");
         }
     });
     tracing::info!(%addr, "stagehand listening");
-    Ok(RunningHub { addr, hub, server })
+    Ok(RunningHub { addr, hub, server, stop_listening })
 }
 
 impl RunningHub {
-    /// Stop accepting, close every connection with 1001, and wait for them up to the configured
-    /// grace period. Returns whether everything closed in time.
+    /// Shut down in the order the module describes. Returns whether every connection closed
+    /// within the grace period.
     pub async fn shutdown(self) -> bool {
         let hub = self.hub;
         hub.shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(hub.config.shutdown_drain_ms)).await;
         hub.close_all();
+        self.stop_listening.cancel();
         hub.tasks.close();
         let grace = Duration::from_millis(hub.config.shutdown_grace_ms);
         let drained = tokio::time::timeout(grace, async {

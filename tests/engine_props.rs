@@ -107,13 +107,13 @@ fn identity(who: Who) -> Identity {
         Who::GrantedAgency => (user("sam"), Role::Agency, agency("acme")),
         Who::UngrantedAgency => (user("eve"), Role::Agency, agency("evil")),
     };
-    Identity { user, role, agency, expires_at: u64::MAX }
+    Identity { user, role, agency, valid_until: u64::MAX }
 }
 
 /// A connection without a socket: its queue is read directly.
 fn connection(id: u64) -> (Outbox, mpsc::Receiver<Frame>) {
     let (tx, rx) = mpsc::channel(100_000);
-    (Outbox::new(id, Wire::MsgPack, tx, Shared::new(0)), rx)
+    (Outbox::new(id, Wire::MsgPack, tx, Shared::new()), rx)
 }
 
 fn drain(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerMessage> {

@@ -7,8 +7,14 @@
 pub struct CloseCode(pub u16);
 
 impl CloseCode {
-    /// Hub shutting down or restarting: reconnect after a short back-off.
+    /// Hub shutting down or restarting: reconnect with jittered exponential back-off and rejoin
+    /// with `since`.
     pub const GOING_AWAY: CloseCode = CloseCode(1001);
+    /// The client broke the WebSocket protocol (an unmasked frame, reserved bits, a bad opcode…).
+    /// Fix the client; do not reconnect on your own.
+    pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
+    /// A text frame was not valid UTF-8. Fix the client; do not reconnect on your own.
+    pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
     /// A frame exceeded the hard size cap; the hub could not keep the stream in step.
     pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
     /// No `connect` with a token arrived in time, or none was given.
@@ -17,12 +23,12 @@ impl CloseCode {
     pub const INVALID_TOKEN: CloseCode = CloseCode(4002);
     /// The token expired (at connect or while connected). Get a new token, then reconnect.
     pub const TOKEN_EXPIRED: CloseCode = CloseCode(4003);
-    /// The client did not answer pings in time.
+    /// The client did not answer pings in time. Reconnect with jittered exponential back-off.
     pub const HEARTBEAT_TIMEOUT: CloseCode = CloseCode(4004);
     /// Too many undecodable frames in a row.
     pub const PROTOCOL_ABUSE: CloseCode = CloseCode(4005);
     /// The client did not read fast enough and an event that must not be lost could not be queued.
-    /// Reconnect and rejoin; the snapshot shows the current state.
+    /// Reconnect with jittered exponential back-off and rejoin with `since`.
     pub const SLOW_CONSUMER: CloseCode = CloseCode(4008);
     /// The agency's LIVE Manager access was revoked (the link was ended) or never existed.
     pub const ACCESS_REVOKED: CloseCode = CloseCode(4010);
@@ -37,6 +43,8 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self.0 {
             1001 => "going_away",
+            1002 => "protocol_error",
+            1007 => "invalid_payload",
             1009 => "message_too_big",
             4001 => "unauthenticated",
             4002 => "invalid_token",
@@ -52,8 +60,30 @@ impl CloseCode {
         }
     }
 
-    /// Whether a client should reconnect on its own after this close.
+    /// Whether a client should reconnect on its own after this close (with jittered exponential
+    /// back-off). False for every code that reports a client bug or a refused token.
     pub fn should_reconnect(self) -> bool {
         matches!(self.0, 1001 | 4004 | 4008 | 4013)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CloseCode;
+
+    #[test]
+    fn client_bugs_and_refused_tokens_are_not_retried_and_the_rest_are() {
+        let reconnect = [CloseCode::GOING_AWAY, CloseCode::HEARTBEAT_TIMEOUT, CloseCode::SLOW_CONSUMER];
+        assert!(reconnect.iter().all(|code| code.should_reconnect()));
+        let bugs = [
+            CloseCode::PROTOCOL_ERROR,
+            CloseCode::INVALID_PAYLOAD,
+            CloseCode::MESSAGE_TOO_BIG,
+            CloseCode::PROTOCOL_ABUSE,
+            CloseCode::INVALID_TOKEN,
+        ];
+        assert!(bugs.iter().all(|code| !code.should_reconnect()));
+        assert_eq!(CloseCode::PROTOCOL_ERROR.reason(), "protocol_error");
+        assert_eq!(CloseCode::INVALID_PAYLOAD.reason(), "invalid_payload");
     }
 }

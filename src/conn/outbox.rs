@@ -8,7 +8,7 @@ use axum::extract::ws::Message;
 use futures::task::AtomicWaker;
 use stagehand_protocol::{CloseCode, Wire};
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use tokio::sync::mpsc;
@@ -48,25 +48,32 @@ pub enum Task {
 pub struct Shared {
     killed: AtomicBool,
     wakers: [AtomicWaker; 2],
-    /// The close frame to send, set once by whoever closes first.
-    reason: OnceLock<(CloseCode, String)>,
-    /// Last time anything arrived from the client, ms on the hub's clock ([`crate::hub::Hub::uptime_ms`]).
-    pub last_seen_ms: AtomicU64,
+    /// How the connection ends, set once by whoever closes first: the close frame to send, or
+    /// `None` when the socket failed and no close frame can be sent.
+    reason: OnceLock<Option<(CloseCode, String)>>,
+    /// Heartbeat checks since anything last arrived from the client ([`crate::hub::Hub::heartbeat`]).
+    silent_checks: AtomicU32,
 }
 
 impl Shared {
-    pub fn new(now_ms: u64) -> Arc<Self> {
+    pub fn new() -> Arc<Self> {
         Arc::new(Shared {
             killed: AtomicBool::new(false),
             wakers: [AtomicWaker::new(), AtomicWaker::new()],
             reason: OnceLock::new(),
-            last_seen_ms: AtomicU64::new(now_ms),
+            silent_checks: AtomicU32::new(0),
         })
     }
 
     /// Ask the connection to close with `code`. The first reason given wins.
     pub fn close(&self, code: CloseCode, detail: impl Into<String>) {
-        let _ = self.reason.set((code, detail.into()));
+        let _ = self.reason.set(Some((code, detail.into())));
+        self.kill();
+    }
+
+    /// End the connection without a close frame: the socket failed or was reset.
+    pub fn abort(&self) {
+        let _ = self.reason.set(None);
         self.kill();
     }
 
@@ -97,15 +104,28 @@ impl Shared {
         .await
     }
 
-    /// The close frame to send; shutdown when nobody gave a reason.
-    pub fn close_reason(&self) -> (CloseCode, String) {
-        self.reason.get().cloned().unwrap_or((CloseCode::GOING_AWAY, "hub restarting, reconnect".into()))
+    /// The close frame to send (`None`: send none). "Going away" when nobody gave a reason.
+    pub fn close_reason(&self) -> Option<(CloseCode, String)> {
+        match self.reason.get() {
+            Some(reason) => reason.clone(),
+            None => Some((CloseCode::GOING_AWAY, GOING_AWAY_TEXT.into())),
+        }
     }
 
-    pub fn touch(&self, now_ms: u64) {
-        self.last_seen_ms.store(now_ms, Ordering::Relaxed);
+    /// Something arrived from the client: it is alive.
+    pub fn touch(&self) {
+        self.silent_checks.store(0, Ordering::Relaxed);
+    }
+
+    /// Count one more heartbeat check with nothing from the client since its last frame; returns
+    /// how many there have been.
+    pub fn silent_check(&self) -> u32 {
+        self.silent_checks.fetch_add(1, Ordering::Relaxed).saturating_add(1)
     }
 }
+
+/// The explanation sent with 1001: what a client should do about it.
+pub const GOING_AWAY_TEXT: &str = "hub restarting; reconnect with jittered exponential back-off, rejoin with since";
 
 /// A cheap handle (two reference counts) to queue frames to one connection.
 #[derive(Clone)]

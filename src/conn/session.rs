@@ -3,10 +3,12 @@
 //!
 //! Bad input never ends the connection by itself: an undecodable or oversize frame gets an
 //! `invalid`/`too_large` reply and the session goes on, unless the client sends
-//! `max_invalid_frames` bad frames in a row. A frame above the hard cap (4× the limit) is cut off
-//! by the WebSocket layer, and the session closes with 1009.
+//! `max_invalid_frames` bad frames in a row. A frame the WebSocket layer refuses (above the hard
+//! cap of 4× the limit, invalid UTF-8, a protocol violation) ends the session with the close code
+//! [`super::read_error`] gives it.
 
 use super::outbox::{ConnId, Outbox, Shared, Task};
+use super::read_error::{self, ReadFailure};
 use crate::auth::{Identity, TokenError};
 use crate::commands::{self, Caller};
 use crate::delivery::frame::encode_frame;
@@ -54,7 +56,7 @@ impl Session {
         loop {
             let deadline = match &self.caller {
                 None => auth_deadline,
-                Some(caller) => token_deadline(caller.identity.expires_at, self.hub.config.clock.now_ms()),
+                Some(caller) => token_deadline(caller.identity.valid_until, self.hub.config.clock.now_ms()),
             };
             let frame = tokio::select! {
                 biased;
@@ -68,20 +70,29 @@ impl Session {
                 }
                 frame = stream.next() => frame,
             };
-            self.shared.touch(self.hub.uptime_ms());
+            self.shared.touch();
             match frame {
                 Some(Ok(Message::Binary(bytes))) => self.on_frame(stagehand_protocol::Wire::MsgPack, &bytes).await,
                 Some(Ok(Message::Text(text))) => self.on_frame(stagehand_protocol::Wire::Json, text.as_bytes()).await,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => return,
-                Some(Err(error)) => {
-                    if is_capacity_error(&error) {
-                        self.hub.metrics.invalid_frames.inc();
-                        self.shared.close(CloseCode::MESSAGE_TOO_BIG, "frame over the hard size cap");
-                    }
-                    return;
-                }
+                Some(Ok(Message::Close(_))) => return,
+                // The socket ended without a close frame: nobody is left to send one to.
+                None => return self.shared.abort(),
+                Some(Err(error)) => return self.on_read_error(&error),
             }
+        }
+    }
+
+    /// A frame the WebSocket layer refused is counted and closed with its own code; a failed
+    /// socket ends without a close frame.
+    fn on_read_error(&self, error: &axum::Error) {
+        match read_error::classify(error) {
+            ReadFailure::Close(code, detail) => {
+                self.hub.metrics.invalid_frames.inc();
+                tracing::debug!(conn = self.id(), code = code.0, %detail, "unreadable frame");
+                self.shared.close(code, detail);
+            }
+            ReadFailure::Reset => self.shared.abort(),
         }
     }
 
@@ -121,7 +132,7 @@ impl Session {
             return self.reply(Reply::err(Some(id), body));
         };
         self.hub.metrics.event_in("connect");
-        match self.hub.keys.verify(&token) {
+        match self.hub.keys.verify(&token, self.hub.config.clock.now_ms()) {
             Ok(identity) => {
                 self.reply(Reply::ok(id, None));
                 self.authenticated(identity);
@@ -176,23 +187,10 @@ impl Session {
     }
 }
 
-/// When a token expiring at `expires_at` (ms since the epoch) stops being valid, on the tokio clock.
-fn token_deadline(expires_at: u64, now: u64) -> Instant {
-    let left = expires_at.saturating_sub(now);
+/// The tokio instant at which a token good until `valid_until` (ms since the epoch, on the hub's
+/// clock, which reads `now`) runs out.
+fn token_deadline(valid_until: u64, now: u64) -> Instant {
+    let left = valid_until.saturating_sub(now);
     // Far-future tokens: cap the sleep so the timer stays within tokio's range.
     Instant::now() + Duration::from_millis(left.min(365 * 24 * 3600 * 1000))
-}
-
-fn is_capacity_error(error: &axum::Error) -> bool {
-    use std::error::Error;
-    let mut source = error.source();
-    while let Some(inner) = source {
-        if let Some(tokio_tungstenite::tungstenite::Error::Capacity(_)) =
-            inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>()
-        {
-            return true;
-        }
-        source = inner.source();
-    }
-    false
 }

@@ -18,7 +18,7 @@ pub async fn handler(State(hub): State<Arc<Hub>>, headers: HeaderMap, upgrade: W
         return (StatusCode::SERVICE_UNAVAILABLE, "at the connection limit").into_response();
     };
     let wire = choose_wire(&headers);
-    let preauth = bearer_token(&headers).map(|token| hub.keys.verify(token));
+    let preauth = bearer_token(&headers).map(|token| hub.keys.verify(token, hub.config.clock.now_ms()));
     let config = &hub.config;
     let hard_limit = config.max_frame_bytes.saturating_mul(4);
     let hub = hub.clone();

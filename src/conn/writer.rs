@@ -1,8 +1,8 @@
 //! The writer task: the only code that touches a connection's socket sink.
 //!
 //! It waits for the first queued frame, takes whatever else is already queued (up to a batch),
-//! and flushes them in as few socket writes as the write buffer allows; it sends the close frame
-//! when the connection ends. It keeps no timer of its own: pings are queued like any frame by
+//! and flushes them in as few socket writes as the write buffer allows; when the connection ends
+//! it discards what is still queued and sends the close frame. It keeps no timer of its own: pings are queued like any frame by
 //! the hub's heartbeat sweep ([`crate::hub::Hub::heartbeat`]), so a wake-up costs one queue
 //! receive and one flag check.
 
@@ -18,11 +18,16 @@ use tokio::sync::mpsc;
 
 /// Most frames gathered into one flush.
 const MAX_BATCH: usize = 64;
-/// How long a close frame may take to go out (behind whatever a slow client has not read yet)
-/// before the socket is just dropped.
-pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn run(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Receiver<Frame>, shared: Arc<Shared>) {
+/// Write queued frames until the connection is killed, then send its close frame. The close
+/// frame may take up to `close_timeout` (`close_timeout_ms`) to go out before the socket is just
+/// dropped.
+pub async fn run(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Frame>,
+    shared: Arc<Shared>,
+    close_timeout: Duration,
+) {
     loop {
         let frame = tokio::select! {
             biased;
@@ -44,15 +49,20 @@ pub async fn run(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Recei
             },
         };
         if written.is_err() {
-            shared.kill();
+            // The socket failed: no close frame can follow.
+            shared.abort();
             return;
         }
     }
-    let (code, detail) = shared.close_reason();
+    // Later offers see a closed queue. What a slow consumer had queued and not yet written is
+    // discarded: its close frame follows only what the kernel and the WebSocket layer's write
+    // buffer already hold, so it gets its close code as soon as it reads that (and rejoins with
+    // `since` for the rest). Any other close sends what was queued before the decision to close
+    // (e.g. the notification that access was revoked) first.
+    queue.close();
+    let Some((code, detail)) = shared.close_reason() else { return };
     let frame = CloseFrame { code: code.0, reason: close_text(code, &detail).into() };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-        // What was queued before a decision to close (e.g. the notification that access was
-        // revoked) goes out before the close frame; a slow consumer's backlog is not waited for.
+    let _ = tokio::time::timeout(close_timeout, async {
         if code != CloseCode::SLOW_CONSUMER {
             while let Ok(frame) = queue.try_recv() {
                 sink.feed(Arc::unwrap_or_clone(frame)).await?;

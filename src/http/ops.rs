@@ -12,7 +12,8 @@ pub fn routes() -> Router<Arc<Hub>> {
     Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready)).route("/metrics", get(metrics))
 }
 
-/// Ready while accepting connections; 503 once shutdown began, so load balancers move away.
+/// Ready while accepting connections; 503 from the moment shutdown begins (while the listener
+/// still answers, for `shutdown_drain_ms`), so load balancers move away.
 async fn ready(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
     if hub.shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
