@@ -254,8 +254,12 @@ pub enum JoinError {
     #[error(transparent)]
     Client(#[from] ClientError),
     /// The hub answered with an error (no access, no such room…): retrying will not help.
-    #[error("join refused: {0:?}")]
+    #[error("join refused: {}", refusal(.0))]
     Refused(Option<ErrorBody>),
+}
+
+fn refusal(error: &Option<ErrorBody>) -> String {
+    error.as_ref().map_or("no reason given".into(), |e| format!("{} ({})", e.code.as_str(), e.message))
 }
 
 impl JoinError {
