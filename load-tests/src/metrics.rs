@@ -94,6 +94,10 @@ pub struct Tally {
     pub latency: Latency,
     /// Events missing between two seqs one connection saw (Stagehand only).
     pub seq_gaps: AtomicU64,
+    /// Events whose seq was not past the last one the connection saw (should be 0).
+    pub duplicates: AtomicU64,
+    /// Missed events replayed after a recovered rejoin (also counted as delivered).
+    pub replayed: AtomicU64,
     /// Frames that were not understood.
     pub undecodable: AtomicU64,
     /// Replies with `ok: true`.
@@ -111,6 +115,13 @@ impl Tally {
     pub fn delivered(&self, who: usize, room: usize, micros: u64) {
         self.delivered[room % self.delivered.len()].fetch_add(1, Ordering::Relaxed);
         self.latency.record(who, micros);
+    }
+
+    /// One missed event arrived after a recovered rejoin: delivered, but late by the outage, so
+    /// it stays out of the latency histogram.
+    pub fn replayed(&self, room: usize) {
+        self.delivered[room % self.delivered.len()].fetch_add(1, Ordering::Relaxed);
+        self.replayed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn delivered_in(&self, room: usize) -> u64 {
