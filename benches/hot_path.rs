@@ -6,9 +6,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use stagehand::config::Config;
 use stagehand::conn::outbox::{Outbox, Shared};
-use stagehand::limits::Limiters;
 use stagehand::metrics::Metrics;
-use stagehand::rooms::{Audience, Room};
+use stagehand::rooms::features::backend;
+use stagehand::rooms::{Audience, Rooms};
 use stagehand_protocol::server::{Event, EventBody, ServerMessage};
 use stagehand_protocol::types::Actor;
 use stagehand_protocol::{codec, ClientMessage, Command, Wire};
@@ -44,25 +44,20 @@ fn fanout_bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("fanout");
     group.measurement_time(Duration::from_secs(5));
     for members in [1_000usize, 5_000] {
-        let config = Config::default();
-        let metrics = Arc::new(Metrics::default());
+        let config = Arc::new(Config::default());
+        let rooms = Rooms::in_memory(config, Arc::new(Metrics::default()));
         let creator = Actor { id: "c".into(), name: "C".into() };
-        let room = Room::new(
-            "r".into(),
-            creator,
-            "t".into(),
-            Limiters::per_room(&config),
-            metrics,
-            stagehand::clock::Clock::system(),
-        );
-        room.start(None).unwrap();
+        let room = rooms.get_or_create("r", &creator, None).unwrap();
+        room.op().publish(EventBody::RoomStarted { title: "t".into() });
         let mut queues = Vec::with_capacity(members);
         for id in 0..members as u64 {
             let (tx, rx) = mpsc::channel(QUEUE);
             let outbox = Outbox::new(id, Wire::MsgPack, tx, Shared::new(0));
-            room.join(outbox, Audience::Viewers, None);
+            room.join(&outbox, Audience::Viewers, None, None, 1);
             queues.push(rx);
         }
+        // The join replies.
+        queues.iter_mut().for_each(|rx| while rx.try_recv().is_ok() {});
         group.throughput(Throughput::Elements(members as u64));
         group.bench_function(BenchmarkId::new("publish_to_members", members), |b| {
             b.iter_custom(|iters| {
@@ -70,7 +65,7 @@ fn fanout_bench(c: &mut Criterion) {
                 let mut queued = 0;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    room.publish_backend(activity()).unwrap();
+                    backend::publish(&room, activity()).unwrap();
                     spent += start.elapsed();
                     queued += 1;
                     if queued == QUEUE {

@@ -9,9 +9,10 @@ use stagehand_protocol::types::Millis;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of "now" in protocol units (milliseconds since the Unix epoch). Copy it freely.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub enum Clock {
     /// The wall clock.
+    #[default]
     System,
     /// Tokio's clock, read as `origin_ms` plus the tokio time elapsed since `start`.
     Tokio { origin_ms: Millis, start: tokio::time::Instant },
@@ -32,12 +33,6 @@ impl Clock {
             Clock::System => now_ms(),
             Clock::Tokio { origin_ms, start } => origin_ms + start.elapsed().as_millis() as Millis,
         }
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::System
     }
 }
 

@@ -45,8 +45,9 @@ pub struct Config {
     /// Undecodable frames in a row before the connection is closed.
     #[arg(long, env = "STAGEHAND_MAX_INVALID_FRAMES", default_value_t = 10)]
     pub max_invalid_frames: u32,
-    /// Outgoing queue per connection, in messages.
-    #[arg(long, env = "STAGEHAND_OUTBOUND_QUEUE", default_value_t = 256)]
+    /// Outgoing queue per connection, in messages. A recovering joiner's missed events must fit
+    /// in it, so it is larger than `history_size` by default (slots cost memory only when used).
+    #[arg(long, env = "STAGEHAND_OUTBOUND_QUEUE", default_value_t = 1_100)]
     pub outbound_queue: usize,
     /// Initial read buffer per connection, bytes (tungstenite's default is 128 KiB).
     #[arg(long, env = "STAGEHAND_READ_BUFFER_BYTES", default_value_t = 1024)]
@@ -69,6 +70,23 @@ pub struct Config {
     /// How often changed viewer counts are broadcast.
     #[arg(long, env = "STAGEHAND_VIEWER_COUNT_INTERVAL_MS", default_value_t = 1_000)]
     pub viewer_count_interval_ms: u64,
+    /// Most rooms one creator may have scheduled or live at once.
+    #[arg(long, env = "STAGEHAND_MAX_ROOMS_PER_CREATOR", default_value_t = 20)]
+    pub max_rooms_per_creator: usize,
+    /// A scheduled room is reclaimed this long after its planned start (or, without one, after
+    /// it was created) if it has not gone live.
+    #[arg(long, env = "STAGEHAND_SCHEDULED_ROOM_GRACE_MS", default_value_t = 3_600_000)]
+    pub scheduled_room_grace_ms: u64,
+    /// A live room is reclaimed (ended) when none of its creator's connections has been in it
+    /// for this long.
+    #[arg(long, env = "STAGEHAND_CREATOR_GONE_GRACE_MS", default_value_t = 600_000)]
+    pub creator_gone_grace_ms: u64,
+    /// Events each room keeps for recovery after a reconnect (per stream: room and staff-only).
+    #[arg(long, env = "STAGEHAND_HISTORY_SIZE", default_value_t = 1_000)]
+    pub history_size: usize,
+    /// Oldest event a room keeps for recovery.
+    #[arg(long, env = "STAGEHAND_HISTORY_TTL_MS", default_value_t = 300_000)]
+    pub history_ttl_ms: u64,
     /// Time connections get to close on shutdown.
     #[arg(long, env = "STAGEHAND_SHUTDOWN_GRACE_MS", default_value_t = 5_000)]
     pub shutdown_grace_ms: u64,
@@ -83,6 +101,11 @@ pub struct Config {
     pub room_comment_rate: f64,
     #[arg(long, env = "STAGEHAND_ROOM_COMMENT_BURST", default_value_t = 2_000)]
     pub room_comment_burst: u32,
+    /// Joins and leaves per second per connection, and the burst allowed.
+    #[arg(long, env = "STAGEHAND_JOIN_RATE", default_value_t = 5.0)]
+    pub join_rate: f64,
+    #[arg(long, env = "STAGEHAND_JOIN_BURST", default_value_t = 20)]
+    pub join_burst: u32,
     /// Moderation and operation commands per second per connection, and the burst allowed.
     #[arg(long, env = "STAGEHAND_OPS_RATE", default_value_t = 5.0)]
     pub ops_rate: f64,
@@ -158,6 +181,7 @@ impl Config {
             ("room_comment_rate", self.room_comment_rate),
             ("ops_rate", self.ops_rate),
             ("room_ops_rate", self.room_ops_rate),
+            ("join_rate", self.join_rate),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(ConfigError::Invalid(format!("{name} must be a positive number")));

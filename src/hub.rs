@@ -1,17 +1,16 @@
 //! The hub: what every connection and HTTP handler shares.
 
 use crate::auth::TokenKeys;
+use crate::commands::Services;
 use crate::config::Config;
 use crate::conn::outbox::{ConnId, Outbox};
-use crate::conn::session::Session;
 use crate::metrics::Metrics;
 use crate::partner::grants::GrantCache;
-use crate::partner::inboxes::{agency_inbox, user_inbox, Inboxes};
+use crate::partner::inboxes::Inboxes;
 use crate::partner::{Partner, StoreHandle};
 use crate::rooms::Rooms;
 use crate::store::{GrantFilter, SqliteStore, Store, StoreError};
 use dashmap::DashMap;
-use stagehand_protocol::types::Role;
 use stagehand_protocol::CloseCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +22,8 @@ use tokio_util::task::TaskTracker;
 
 pub struct Hub {
     pub config: Arc<Config>,
+    /// What command handlers use (the same config, rooms, partner access and metrics).
+    pub services: Services,
     pub keys: TokenKeys,
     pub rooms: Arc<Rooms>,
     pub metrics: Arc<Metrics>,
@@ -52,9 +53,16 @@ impl Hub {
         let grants = GrantCache::load(store.grants(&live, config.clock.now_ms())?);
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
-        let rooms = Arc::new(Rooms::new(config.clone(), metrics.clone()));
+        let rooms = Rooms::in_memory(config.clone(), metrics.clone());
         let partner = Arc::new(Partner::new(StoreHandle::new(Arc::new(store)), grants, rooms.clone(), config.clock));
+        let services = Services {
+            config: config.clone(),
+            rooms: rooms.clone(),
+            partner: partner.clone(),
+            metrics: metrics.clone(),
+        };
         Ok(Arc::new(Hub {
+            services,
             keys: TokenKeys::new(&config.jwt_secret, config.jwt_leeway_secs),
             rooms,
             partner,
@@ -127,10 +135,9 @@ impl Hub {
     }
 
     /// A session authenticated: open its inbox and push what it has not read yet, oldest first.
-    pub fn on_session_start(&self, session: &Session) {
-        let Some(inbox) = session.inbox() else { return };
-        self.partner.inboxes.register(&inbox, session.outbox.clone());
-        let (store, outbox) = (self.partner.store.clone(), session.outbox.clone());
+    pub fn on_session_start(&self, inbox: &str, outbox: &Outbox) {
+        self.partner.inboxes.register(inbox, outbox.clone());
+        let (store, outbox, inbox) = (self.partner.store.clone(), outbox.clone(), inbox.to_string());
         tokio::spawn(async move {
             let unread = store.call(move |s| s.notifications(&inbox, true, None, crate::store::MAX_PAGE)).await;
             match unread {
@@ -141,17 +148,7 @@ impl Hub {
     }
 
     /// A session ended (after leaving its rooms).
-    pub fn on_session_end(&self, session: &Session) {
-        if let Some(inbox) = session.inbox() {
-            self.partner.inboxes.unregister(&inbox, session.id());
-        }
-    }
-}
-
-/// The inbox a connection of this identity reads: agency staff share their agency's.
-pub fn inbox_of(identity: &crate::auth::Identity) -> String {
-    match (&identity.agency, identity.role) {
-        (Some(agency), Role::Agency) => agency_inbox(&agency.agency_id),
-        _ => user_inbox(&identity.user.id),
+    pub fn on_session_end(&self, inbox: &str, id: ConnId) {
+        self.partner.inboxes.unregister(inbox, id);
     }
 }

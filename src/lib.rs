@@ -19,12 +19,15 @@
 //! ([`conn::writer`]). Only the writer touches a socket's sink.
 
 pub mod auth;
+pub mod broker;
 pub mod client;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod conn;
+pub mod delivery;
 pub mod error;
+pub mod housekeeping;
 pub mod http;
 pub mod hub;
 pub mod limits;

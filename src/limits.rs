@@ -21,6 +21,9 @@ pub enum LimitClass {
     Comment,
     /// Moderation and room operations (and attempts at them, which are audited).
     Operation,
+    /// Joining and leaving rooms: per connection only, so one client's churn never spends a
+    /// room's budget.
+    Presence,
 }
 
 impl LimitClass {
@@ -28,14 +31,16 @@ impl LimitClass {
         match self {
             LimitClass::Comment => "comment",
             LimitClass::Operation => "operation",
+            LimitClass::Presence => "presence",
         }
     }
 }
 
-/// A pair of limiters, one per class.
+/// One limiter per class (`None`: that class is not limited at this level).
 pub struct Limiters {
     comment: DefaultDirectRateLimiter,
     operation: DefaultDirectRateLimiter,
+    presence: Option<DefaultDirectRateLimiter>,
 }
 
 impl Limiters {
@@ -43,6 +48,7 @@ impl Limiters {
         Limiters {
             comment: limiter(config.comment_rate, config.comment_burst),
             operation: limiter(config.ops_rate, config.ops_burst),
+            presence: Some(limiter(config.join_rate, config.join_burst)),
         }
     }
 
@@ -50,6 +56,7 @@ impl Limiters {
         Limiters {
             comment: limiter(config.room_comment_rate, config.room_comment_burst),
             operation: limiter(config.room_ops_rate, config.room_ops_burst),
+            presence: None,
         }
     }
 
@@ -58,6 +65,10 @@ impl Limiters {
         let limiter = match class {
             LimitClass::Comment => &self.comment,
             LimitClass::Operation => &self.operation,
+            LimitClass::Presence => match &self.presence {
+                Some(limiter) => limiter,
+                None => return Ok(()),
+            },
         };
         limiter.check().map_err(|not_until| {
             let wait = not_until.wait_time_from(CLOCK.now());

@@ -16,6 +16,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start; boxing the settings would only obscure the flattened flags.
+#[allow(clippy::large_enum_variant)]
 enum Cmd {
     /// Run the hub.
     Serve {

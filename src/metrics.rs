@@ -47,6 +47,9 @@ pub struct Metrics {
     /// Droppable events a full queue did not take.
     pub dropped_events: Counter,
     pub slow_consumer_closes: Counter,
+    /// Joins with `since` that got every missed event, and those answered with a fresh snapshot.
+    pub recovered_joins: Counter,
+    pub unrecovered_joins: Counter,
     pub errors: Family<CodeLabel, Counter>,
     pub rate_limited: Family<LimitLabel, Counter>,
     pub invalid_frames: Counter,
@@ -112,6 +115,16 @@ impl Metrics {
             "slow_consumer_closes",
             "Connections closed as slow consumers",
             self.slow_consumer_closes.clone(),
+        );
+        registry.register(
+            "recovered_joins",
+            "Joins with `since` that received every missed event",
+            self.recovered_joins.clone(),
+        );
+        registry.register(
+            "unrecovered_joins",
+            "Joins with `since` answered with a fresh snapshot (recovered: false)",
+            self.unrecovered_joins.clone(),
         );
         registry.register("errors", "Error replies by code", self.errors.clone());
         registry.register("rate_limited", "Requests refused by a rate limit, by limit", self.rate_limited.clone());

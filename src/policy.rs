@@ -1,10 +1,10 @@
-//! Who may do what: the role × command table, in one place.
+//! Who may do what: one row per command, in one table.
 //!
-//! Handlers never check roles themselves; the session asks [`authorize`] before running one, with
-//! the facts the table needs (the room's creator, the agency's live grant). Reading the table is
-//! reading the product rules: viewers watch and comment; a creator runs its own rooms; agency staff
-//! operate a creator's rooms only under a live grant with the matching scope, and never start or
-//! end a LIVE.
+//! Handlers never check roles themselves; the command layer asks [`authorize`] before running
+//! one, with the facts the table needs (the room's creator, the agency's live grant). Reading the
+//! table is reading the product rules: viewers watch and comment; a creator runs its own rooms;
+//! agency staff operate a creator's rooms only under a live grant with the matching scope, and
+//! never start or end a LIVE.
 
 use crate::auth::Identity;
 use crate::error::HubError;
@@ -30,37 +30,62 @@ pub struct Rule {
     pub viewer: Allow,
     pub creator: Allow,
     pub agency: Allow,
-    /// Rate-limited class, if any (checked before the table, so refused floods stay bounded).
+    /// Rate-limit class, if any: the sender's own budget is charged before the table (so its
+    /// refused floods stay bounded), the room's only once the command is allowed.
     pub limit: Option<LimitClass>,
-}
-
-const fn rule(viewer: Allow, creator: Allow, agency: Allow, limit: Option<LimitClass>) -> Rule {
-    Rule { viewer, creator, agency, limit }
+    /// Whether an agency's attempt is written to the creator's audit trail.
+    pub audited: bool,
+    /// Whether the caller must be a member of the room.
+    pub member: bool,
 }
 
 use Allow::{Always as A, Granted as G, Never as N, OwnRoom as O};
-const OPS: Option<LimitClass> = Some(LimitClass::Operation);
+use LimitClass::{Comment as COMMENT, Operation as OPS, Presence as PRESENCE};
+
+/// Columns: viewer, creator, agency, rate class, audited, membership required.
+const fn row(
+    viewer: Allow,
+    creator: Allow,
+    agency: Allow,
+    limit: Option<LimitClass>,
+    audited: bool,
+    member: bool,
+) -> Rule {
+    Rule { viewer, creator, agency, limit, audited, member }
+}
+
+const fn scope(s: Scope) -> Allow {
+    G(Some(s))
+}
 
 /// The table.
+#[rustfmt::skip]
 pub fn rule_for(command: &Command) -> Rule {
     match command {
-        //                                        viewer creator agency                        limit
-        Command::Connect { .. } | Command::Ping => rule(A, A, A, None),
-        Command::Join { .. } | Command::Leave { .. } => rule(A, A, G(None), None),
-        Command::Comment { .. } => rule(A, A, G(None), Some(LimitClass::Comment)),
-        Command::StartRoom { .. } | Command::EndRoom { .. } => rule(N, O, N, OPS),
-        Command::ScheduleRoom { .. } => rule(N, O, G(Some(Scope::Scheduling)), OPS),
-        Command::DeployBillboard { .. } | Command::RemoveBillboard { .. } => {
-            rule(N, O, G(Some(Scope::Billboards)), OPS)
-        }
-        Command::DeleteComment { .. } => rule(N, O, G(Some(Scope::Moderation)), OPS),
-        Command::AccessRequest { .. } => rule(N, N, A, OPS),
-        Command::AccessAccept { .. } | Command::AccessDecline { .. } => rule(N, A, N, OPS),
-        Command::ReportAgency { .. } | Command::ResumeAgency { .. } => rule(N, A, N, OPS),
-        Command::Unlink { .. } => rule(N, A, A, OPS),
-        Command::ListAccessRequests { .. } | Command::ListLinks | Command::ListGrants => rule(N, A, A, None),
-        Command::ListAudit { .. } => rule(N, A, N, None),
-        Command::ListNotifications { .. } | Command::Ack { .. } => rule(A, A, A, None),
+        //                                   viewer creator agency                          limit           audited member
+        Command::Connect { .. }           => row(A, A, A,                                  None,           false, false),
+        Command::Ping                     => row(A, A, A,                                  None,           false, false),
+        Command::Join { .. }              => row(A, A, G(None),                            Some(PRESENCE), true,  false),
+        Command::Leave { .. }             => row(A, A, G(None),                            Some(PRESENCE), true,  false),
+        Command::Comment { .. }           => row(A, A, G(None),                            Some(COMMENT),  true,  true),
+        Command::StartRoom { .. }         => row(N, O, N,                                  Some(OPS),      true,  false),
+        Command::EndRoom { .. }           => row(N, O, N,                                  Some(OPS),      true,  false),
+        Command::ScheduleRoom { .. }      => row(N, O, scope(Scope::Scheduling),           Some(OPS),      true,  false),
+        Command::DeployBillboard { .. }   => row(N, O, scope(Scope::Billboards),           Some(OPS),      true,  false),
+        Command::RemoveBillboard { .. }   => row(N, O, scope(Scope::Billboards),           Some(OPS),      true,  false),
+        Command::DeleteComment { .. }     => row(N, O, scope(Scope::Moderation),           Some(OPS),      true,  false),
+        Command::AccessRequest { .. }     => row(N, N, A,                                  Some(OPS),      true,  false),
+        Command::AccessAccept { .. }      => row(N, A, N,                                  Some(OPS),      true,  false),
+        Command::AccessDecline { .. }     => row(N, A, N,                                  Some(OPS),      true,  false),
+        Command::Unlink { .. }            => row(N, A, A,                                  Some(OPS),      true,  false),
+        Command::ReportAgency { .. }      => row(N, A, N,                                  Some(OPS),      true,  false),
+        Command::ResumeAgency { .. }      => row(N, A, N,                                  Some(OPS),      true,  false),
+        Command::ListAccessRequests { .. }=> row(N, A, A,                                  None,           false, false),
+        Command::ListLinks                => row(N, A, A,                                  None,           false, false),
+        Command::ListGrants               => row(N, A, A,                                  None,           false, false),
+        Command::ListAudit { .. }         => row(N, A, N,                                  None,           false, false),
+        Command::ListNotifications { .. } => row(A, A, A,                                  None,           false, false),
+        Command::Ack { .. }               => row(A, A, A,                                  None,           false, false),
     }
 }
 
@@ -84,10 +109,13 @@ pub fn authorize(who: &Identity, command: &Command, target: Target<'_>) -> Resul
     let name = command.name();
     match allow {
         Allow::Always => Ok(()),
-        Allow::Never => Err(HubError::forbidden(format!("a {} may not {name}", who.role.as_str()))),
+        Allow::Never if matches!(command, Command::StartRoom { .. } | Command::EndRoom { .. }) => {
+            Err(HubError::forbidden("only the creator can start or end a LIVE"))
+        }
+        Allow::Never => Err(HubError::forbidden(format!("{} may not send `{name}`", plural(who.role)))),
         Allow::OwnRoom => match target.room_creator {
             Some(creator) if creator == who.user.id => Ok(()),
-            _ => Err(HubError::forbidden(format!("only the room's creator may {name}"))),
+            _ => Err(HubError::forbidden(format!("only the room's creator may send `{name}`"))),
         },
         Allow::Granted(scope) => {
             let works_for = who.agency.as_ref().map(|a| a.creator_id.as_str());
@@ -95,7 +123,7 @@ pub fn authorize(who: &Identity, command: &Command, target: Target<'_>) -> Resul
                 return Err(HubError::forbidden("this agency token is not for this room's creator"));
             }
             let Some(scopes) = target.grant else {
-                return Err(HubError::forbidden("no live LIVE Manager access from this creator"));
+                return Err(HubError::forbidden("no LIVE Manager access from this creator"));
             };
             match scope {
                 Some(needed) if !scopes.contains(&needed) => {
@@ -107,18 +135,10 @@ pub fn authorize(who: &Identity, command: &Command, target: Target<'_>) -> Resul
     }
 }
 
-/// Whether an agency's attempt at this command is written to the creator's audit trail:
-/// everything but reads and session housekeeping.
-pub fn audited(command: &Command) -> bool {
-    !matches!(
-        command,
-        Command::Connect { .. }
-            | Command::Ping
-            | Command::ListAccessRequests { .. }
-            | Command::ListLinks
-            | Command::ListGrants
-            | Command::ListNotifications { .. }
-            | Command::Ack { .. }
-            | Command::ListAudit { .. }
-    )
+fn plural(role: Role) -> &'static str {
+    match role {
+        Role::Viewer => "viewers",
+        Role::Creator => "creators",
+        Role::Agency => "agencies",
+    }
 }

@@ -3,8 +3,8 @@
 //! back", and wait for them within a deadline.
 
 use crate::config::Config;
+use crate::housekeeping;
 use crate::hub::Hub;
-use crate::rooms::ticker;
 use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningHub> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let hub = Hub::new(config).map_err(std::io::Error::other)?;
-    tokio::spawn(ticker::run(
+    tokio::spawn(housekeeping::run(
         hub.rooms.clone(),
         hub.partner.clone(),
         Duration::from_millis(hub.config.viewer_count_interval_ms.max(10)),

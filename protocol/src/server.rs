@@ -152,12 +152,20 @@ pub enum EndReason {
     Creator,
     /// The hub is shutting down.
     Shutdown,
+    /// The hub reclaimed the room: a scheduled room whose start time passed long ago, or a live
+    /// room whose creator has been gone longer than the grace period. The creator is notified.
+    Reclaimed,
 }
 
 /// The kinds of room event, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
+    /// The scheduled LIVE's title or planned start changed (before it goes live).
+    RoomScheduled {
+        title: String,
+        starts_at: Millis,
+    },
     RoomStarted {
         title: String,
     },
@@ -221,6 +229,7 @@ impl EventBody {
     /// The wire `type` of the event.
     pub fn name(&self) -> &'static str {
         match self {
+            EventBody::RoomScheduled { .. } => "room_scheduled",
             EventBody::RoomStarted { .. } => "room_started",
             EventBody::RoomEnded { .. } => "room_ended",
             EventBody::Comment { .. } => "comment",

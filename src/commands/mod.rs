@@ -1,82 +1,155 @@
-//! Requests → effects. [`dispatch`] runs the same steps for every command:
-//! rate limit (so refused floods stay bounded) → role × command table ([`crate::policy`]) →
-//! the handler → reply; and it counts what happened. One `match` picks the handler; each handler
-//! module owns one group of commands.
+//! Requests → effects. [`dispatch`] runs the same steps for every command, in this order (the
+//! first that fails answers):
+//!
+//! 1. the sender's own rate-limit budget for the command's class (`rate_limited`), so a flood of
+//!    refused commands stays bounded;
+//! 2. the room the command names must exist (`not_found`), except for the commands that create it;
+//! 3. the role × command × grant table ([`crate::policy`]) (`forbidden`);
+//! 4. membership of the room, for commands that need it (`forbidden`);
+//! 5. the room's budget for the class (`rate_limited`): only permitted commands spend it;
+//! 6. the handler: a room feature ([`crate::rooms::features`]) or Creator Partner Access
+//!    (`partner.rs`), which validates against the current state (`invalid`, `not_live`,
+//!    `conflict`, `not_found`, `unavailable`).
+//!
+//! Everything agency staff do or attempt is audited (with the real staff member) before the reply
+//! goes out, except attempts refused by a rate limit, which are only counted.
+//!
+//! Handlers see a small context — who is asking, where replies go, the services they use — never
+//! the connection's session or the hub.
 
 mod partner;
-mod rooms;
 
 use crate::auth::Identity;
-use crate::conn::session::Session;
+use crate::config::Config;
+use crate::conn::outbox::Outbox;
 use crate::error::{HubError, HubResult};
-use crate::hub::Hub;
+use crate::limits::Limiters;
+use crate::metrics::Metrics;
 use crate::partner::grants::Access;
 use crate::partner::inboxes::user_inbox;
+use crate::partner::Partner;
 use crate::policy::{self, Allow, Target};
-use crate::rooms::Room;
+use crate::rooms::features::{self, Answer, Ctx, Notice, Outcome};
+use crate::rooms::{Room, Rooms};
 use crate::store::NewAudit;
 use serde_json::json;
-use stagehand_protocol::server::{Reply, ReplyResult};
+use stagehand_protocol::server::Reply;
 use stagehand_protocol::types::{Role, Scope};
 use stagehand_protocol::{Command, ErrorCode};
+use std::sync::Arc;
 
-/// Run one request from an authenticated session and build its reply. Everything agency staff
-/// do or attempt is audited (with the real staff member) before the reply goes out; attempts
-/// refused by a rate limit are only counted, so a flood cannot grow the trail without bound.
-pub async fn dispatch(session: &mut Session, id: u64, command: Command) -> Reply {
-    let hub = session.hub.clone();
-    hub.metrics.event_in(command.name());
-    let outcome = run(session, &command).await;
-    if let Some(identity) = session.identity.clone() {
-        let limited = matches!(&outcome, Err(e) if e.code == ErrorCode::RateLimited);
-        if identity.role == Role::Agency && policy::audited(&command) && !limited {
-            audit(&hub, &identity, &command, &outcome).await;
-        }
+/// The services command handlers use.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub rooms: Arc<Rooms>,
+    pub partner: Arc<Partner>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// An authenticated connection, as the command layer knows it.
+pub struct Caller {
+    pub identity: Identity,
+    /// Where replies and the connection's room events go.
+    pub outbox: Outbox,
+    /// The connection's own rate limits.
+    pub limits: Limiters,
+    /// Rooms this connection joined (bounded by `max_rooms_per_connection`).
+    pub joined: Vec<Arc<Room>>,
+}
+
+impl Caller {
+    pub fn new(identity: Identity, outbox: Outbox, config: &Config) -> Self {
+        Caller { identity, outbox, limits: Limiters::per_connection(config), joined: Vec::new() }
+    }
+}
+
+/// Run one request and build its reply; `None` when the room already queued it (a join's
+/// snapshot, which must come before the events after it).
+pub async fn dispatch(services: &Services, caller: &mut Caller, id: u64, command: Command) -> Option<Reply> {
+    services.metrics.event_in(command.name());
+    let (outcome, room) = run(services, caller, id, &command).await;
+    let limited = matches!(&outcome, Err(e) if e.code == ErrorCode::RateLimited);
+    if caller.identity.role == Role::Agency && policy::rule_for(&command).audited && !limited {
+        audit(services, &caller.identity, &command, room.as_deref(), &outcome).await;
     }
     match outcome {
-        Ok(result) => Reply::ok(id, result),
+        Ok(Answer::Reply(result)) => Some(Reply::ok(id, Some(result))),
+        Ok(Answer::Sent) => None,
         Err(error) => {
-            hub.metrics.error(error.code);
-            if matches!(error.code, ErrorCode::Forbidden)
+            services.metrics.error(error.code);
+            if error.code == ErrorCode::Forbidden
                 && matches!(command, Command::StartRoom { .. } | Command::EndRoom { .. })
             {
-                let who = session.identity.as_ref().map(|i| i.user.id.as_str()).unwrap_or("?");
                 tracing::warn!(
-                    conn = session.id(),
-                    user = who,
+                    conn = caller.outbox.id,
+                    user = %caller.identity.user.id,
                     command = command.name(),
                     room = command.room(),
                     "refused attempt to start or end a LIVE"
                 );
             }
-            Reply::err(Some(id), error.body())
+            Some(Reply::err(Some(id), error.body()))
         }
     }
 }
 
-async fn run(session: &mut Session, command: &Command) -> HubResult<Option<ReplyResult>> {
-    let Some(identity) = session.identity.clone() else {
-        return Err(HubError::unauthenticated("send `connect` first"));
-    };
-    let hub = session.hub.clone();
-    let room = command.room().and_then(|id| hub.rooms.find(id));
-
-    let rule = policy::rule_for(command);
-    if let Some(class) = rule.limit {
-        let limited = session.limits.check(class, "connection").and_then(|()| match &room {
-            Some(room) => room.limits.check(class, "room"),
-            None => Ok(()),
-        });
-        if let Err(error) = limited {
-            hub.metrics.limited(class.label());
-            return Err(error);
+/// The checks, then the handler. Also returns the room the command named, for the audit.
+async fn run(
+    services: &Services,
+    caller: &mut Caller,
+    id: u64,
+    command: &Command,
+) -> (HubResult<Answer>, Option<Arc<Room>>) {
+    let room = command.room().and_then(|id| services.rooms.find(id));
+    let result = async {
+        let rule = policy::rule_for(command);
+        if let Some(class) = rule.limit {
+            caller.limits.check(class, "connection").inspect_err(|_| services.metrics.limited(class.label()))?;
+        }
+        let target_creator = target_creator(&caller.identity, command, room.as_deref())?;
+        authorize(services, &caller.identity, command, target_creator.as_deref())?;
+        if let (true, Some(room)) = (rule.member, &room) {
+            if !room.is_member(caller.outbox.id) {
+                return Err(HubError::forbidden("join the room first"));
+            }
+        }
+        if let (Some(class), Some(room)) = (rule.limit, &room) {
+            room.limits.check(class, "room").inspect_err(|_| services.metrics.limited(class.label()))?;
+        }
+        match command {
+            Command::Connect { .. } => Err(HubError::conflict("already connected")),
+            Command::Ping => Ok(Answer::Reply(stagehand_protocol::server::ReplyResult::Pong {
+                server_time: services.config.clock.now_ms(),
+            })),
+            command if features::is_room_command(command) => {
+                let mut ctx = Ctx {
+                    identity: &caller.identity,
+                    outbox: &caller.outbox,
+                    request_id: id,
+                    joined: &mut caller.joined,
+                    max_rooms: services.config.max_rooms_per_connection,
+                    rooms: &services.rooms,
+                };
+                let Outcome { answer, notice } = features::handle(&mut ctx, room.clone(), command)?;
+                if let Some(notice) = notice {
+                    carry_out(services, &caller.identity, notice).await;
+                }
+                Ok(answer)
+            }
+            command => partner::handle(services, &caller.identity, command).await.map(Answer::Reply),
         }
     }
+    .await;
+    (result, room)
+}
 
-    // The creator of the room the command is about; commands that create a room act for the
-    // caller (or, for agency staff, for the creator their token names).
+/// The creator whose rules apply: the room's, or — for commands that create a room — the
+/// caller's (for agency staff, the creator their token names). `not_found` for a room that does
+/// not exist.
+fn target_creator(identity: &Identity, command: &Command, room: Option<&Room>) -> HubResult<Option<String>> {
     let creates_room = matches!(command, Command::StartRoom { .. } | Command::ScheduleRoom { .. });
-    let room_creator: Option<String> = match (&room, command.room()) {
+    Ok(match (room, command.room()) {
         (Some(room), _) => Some(room.creator.id.clone()),
         (None, Some(_)) if creates_room => Some(match &identity.agency {
             Some(agency) => agency.creator_id.clone(),
@@ -84,86 +157,84 @@ async fn run(session: &mut Session, command: &Command) -> HubResult<Option<Reply
         }),
         (None, Some(id)) => return Err(HubError::not_found(format!("no room `{id}`"))),
         (None, None) => None,
-    };
-    // Agency staff: the live grant of their agency for the creator, read from memory.
+    })
+}
+
+/// The table, with the agency's live grant read from memory.
+fn authorize(services: &Services, identity: &Identity, command: &Command, room_creator: Option<&str>) -> HubResult<()> {
+    let rule = policy::rule_for(command);
     let mut access = Access::None;
     if let (Some(agency), Allow::Granted(_)) = (&identity.agency, rule.agency) {
-        let creator = room_creator.as_deref().unwrap_or(&agency.creator_id);
-        access = hub.partner.access(creator, &agency.agency_id);
+        let creator = room_creator.unwrap_or(&agency.creator_id);
+        access = services.partner.access(creator, &agency.agency_id);
     }
     let grant: Option<&[Scope]> = match &access {
         Access::Live(scopes) => Some(scopes),
         _ => None,
     };
-    let target = Target { room_creator: room_creator.as_deref(), grant };
-    policy::authorize(&identity, command, target).map_err(|refused| match (&access, identity.role) {
-        // Say why access is missing when that is the reason.
-        (Access::Suspended | Access::Expired, Role::Agency) if grant.is_none() => crate::partner::access_error(&access),
-        _ => refused,
-    })?;
-
-    match command {
-        Command::Connect { .. } => Err(HubError::conflict("already connected")),
-        Command::Ping => Ok(Some(ReplyResult::Pong { server_time: hub.config.clock.now_ms() })),
-        Command::Join { .. }
-        | Command::Leave { .. }
-        | Command::Comment { .. }
-        | Command::StartRoom { .. }
-        | Command::EndRoom { .. }
-        | Command::ScheduleRoom { .. }
-        | Command::DeployBillboard { .. }
-        | Command::RemoveBillboard { .. }
-        | Command::DeleteComment { .. } => {
-            let result = rooms::handle(session, &identity, room.clone(), command)?;
-            after_room_command(&hub, &identity, command, room.as_ref()).await;
-            Ok(Some(result))
+    policy::authorize(identity, command, Target { room_creator, grant }).map_err(|refused| {
+        match (&access, identity.role) {
+            // Say why access is missing when that is the reason.
+            (Access::Suspended | Access::Expired, Role::Agency) if grant.is_none() => {
+                crate::partner::access_error(&access)
+            }
+            _ => refused,
         }
-        _ => partner::handle(&hub, &identity, command).await.map(Some),
-    }
+    })
 }
 
-/// What the creator is told about agency staff in its rooms.
-async fn after_room_command(hub: &Hub, identity: &Identity, command: &Command, room: Option<&std::sync::Arc<Room>>) {
+/// Tell the creator about agency staff in its rooms: stored in its inbox, then pushed.
+async fn carry_out(services: &Services, identity: &Identity, notice: Notice) {
     let Some(agency) = &identity.agency else { return };
-    match command {
-        Command::Join { .. } | Command::Leave { .. } => {
-            if let Some(room) = room {
-                staff_presence_changed(hub, identity, room, matches!(command, Command::Join { .. }));
-            }
+    let staff = json!({
+        "agency_id": agency.agency_id, "agency_name": agency.agency_name,
+        "staff_id": identity.user.id, "staff_name": identity.user.name,
+    });
+    match notice {
+        Notice::StaffPresence { room, joined } => {
+            let mut data = staff;
+            data["room"] = room.id.clone().into();
+            let kind = if joined { "staff_joined" } else { "staff_left" };
+            services.partner.notify_later(user_inbox(&room.creator.id), kind, data);
         }
-        Command::ScheduleRoom { room, title, starts_at } => {
-            let data = json!({
-                "room": room, "title": title, "starts_at": starts_at,
-                "agency_id": agency.agency_id, "agency_name": agency.agency_name,
-                "staff_id": identity.user.id, "staff_name": identity.user.name,
-            });
-            if let Err(error) = hub.partner.notify(&user_inbox(&agency.creator_id), "live_scheduled", data).await {
+        Notice::LiveScheduled { room, title, starts_at } => {
+            let mut data = staff;
+            data["room"] = room.into();
+            data["title"] = title.into();
+            data["starts_at"] = starts_at.into();
+            if let Err(error) = services.partner.notify(&user_inbox(&agency.creator_id), "live_scheduled", data).await {
                 tracing::error!(?error, "could not notify the creator of a scheduled LIVE");
             }
         }
-        _ => {}
     }
 }
 
-/// Tell the creator that agency staff joined or left one of its rooms (stored, then pushed).
-pub fn staff_presence_changed(hub: &Hub, identity: &Identity, room: &Room, joined: bool) {
-    let Some(agency) = &identity.agency else { return };
-    let data = json!({
-        "room": room.id, "agency_id": agency.agency_id, "agency_name": agency.agency_name,
-        "staff_id": identity.user.id, "staff_name": identity.user.name,
-    });
-    let kind = if joined { "staff_joined" } else { "staff_left" };
-    hub.partner.notify_later(user_inbox(&room.creator.id), kind, data);
+/// The connection ended: leave every room it was in. Agency staff are announced as gone from
+/// each (also when the room already let them go as slow consumers or for lost access): the
+/// connection's end is the one place every way out of a room passes through.
+pub fn leave_all(services: &Services, caller: &mut Caller) {
+    for room in caller.joined.drain(..) {
+        let Some(departure) = room.leave(caller.outbox.id) else { continue };
+        if let Some(Notice::StaffPresence { room, joined }) = features::presence::announce_departure(&room, departure) {
+            let services = services.clone();
+            let identity = caller.identity.clone();
+            tokio::spawn(async move {
+                carry_out(&services, &identity, Notice::StaffPresence { room, joined }).await;
+            });
+        }
+    }
 }
 
 /// Append the audit record of an agency command, with its outcome.
-async fn audit(hub: &Hub, identity: &Identity, command: &Command, outcome: &HubResult<Option<ReplyResult>>) {
+async fn audit(
+    services: &Services,
+    identity: &Identity,
+    command: &Command,
+    room: Option<&Room>,
+    outcome: &HubResult<Answer>,
+) {
     let Some(agency) = &identity.agency else { return };
-    let creator_id = command
-        .room()
-        .and_then(|id| hub.rooms.find(id))
-        .map(|room| room.creator.id.clone())
-        .unwrap_or_else(|| agency.creator_id.clone());
+    let creator_id = room.map(|room| room.creator.id.clone()).unwrap_or_else(|| agency.creator_id.clone());
     let (outcome, detail) = match outcome {
         Ok(_) => ("ok".to_string(), None),
         Err(error) => (error.code.as_str().to_string(), Some(error.message.clone())),
@@ -178,8 +249,8 @@ async fn audit(hub: &Hub, identity: &Identity, command: &Command, outcome: &HubR
         outcome,
         detail,
     };
-    if let Err(error) = hub.partner.audit(entry).await {
-        hub.metrics.error(error.code);
+    if let Err(error) = services.partner.audit(entry).await {
+        services.metrics.error(error.code);
         tracing::error!(?error, "could not write an audit record");
     }
 }

@@ -2,20 +2,21 @@
 //! the audit trail. The rules themselves live in [`crate::partner`] and the store; these handlers
 //! only say who is asking.
 
+use super::Services;
 use crate::auth::Identity;
 use crate::error::{HubError, HubResult};
-use crate::hub::{inbox_of, Hub};
+use crate::partner::inboxes::inbox_of;
 use crate::partner::Actor;
 use crate::store::{GrantFilter, LinkFilter, NewRequest, Party, RequestFilter};
 use stagehand_protocol::server::ReplyResult;
 use stagehand_protocol::types::{Role, Scope};
 use stagehand_protocol::Command;
 
-pub async fn handle(hub: &Hub, identity: &Identity, command: &Command) -> HubResult<ReplyResult> {
-    let partner = &hub.partner;
+pub async fn handle(services: &Services, identity: &Identity, command: &Command) -> HubResult<ReplyResult> {
+    let partner = &services.partner;
     let me = identity.user.id.clone();
     let agency_id = identity.agency.as_ref().map(|a| a.agency_id.clone());
-    let now = hub.config.clock.now_ms();
+    let now = services.config.clock.now_ms();
     match command {
         Command::AccessRequest { creator, link, live_access, scopes } => {
             let agency = identity.agency.as_ref().ok_or_else(|| HubError::forbidden("agency staff only"))?;

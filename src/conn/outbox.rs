@@ -139,6 +139,11 @@ impl Outbox {
         self.shared.close(code, detail);
     }
 
+    /// How many more frames the queue takes now.
+    pub fn free(&self) -> usize {
+        self.tx.capacity()
+    }
+
     pub fn is_closed(&self) -> bool {
         self.shared.is_killed()
     }

@@ -8,11 +8,10 @@
 
 use super::outbox::{ConnId, Outbox, Shared, Task};
 use crate::auth::{Identity, TokenError};
-use crate::commands;
+use crate::commands::{self, Caller};
+use crate::delivery::frame::encode_frame;
 use crate::hub::Hub;
-use crate::limits::Limiters;
-use crate::rooms::fanout::encode_frame;
-use crate::rooms::Room;
+use crate::partner::inboxes::inbox_of;
 use axum::extract::ws::{Message, WebSocket};
 use futures::stream::SplitStream;
 use futures::StreamExt;
@@ -24,24 +23,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Per-connection state the command handlers work with.
+/// The reading half of one connection.
 pub struct Session {
-    pub hub: Arc<Hub>,
-    pub outbox: Outbox,
-    pub shared: Arc<Shared>,
-    /// Set once authentication succeeds.
-    pub identity: Option<Identity>,
-    /// Per-connection rate limits.
-    pub limits: Limiters,
-    /// Rooms this connection joined (bounded by `max_rooms_per_connection`).
-    pub joined: Vec<Arc<Room>>,
+    hub: Arc<Hub>,
+    outbox: Outbox,
+    shared: Arc<Shared>,
+    /// Set once authentication succeeds: what the command layer knows of this connection.
+    caller: Option<Caller>,
     invalid_streak: u32,
 }
 
 impl Session {
     pub fn new(hub: Arc<Hub>, outbox: Outbox, shared: Arc<Shared>) -> Self {
-        let limits = Limiters::per_connection(&hub.config);
-        Session { hub, outbox, shared, identity: None, limits, joined: Vec::new(), invalid_streak: 0 }
+        Session { hub, outbox, shared, caller: None, invalid_streak: 0 }
     }
 
     pub fn id(&self) -> ConnId {
@@ -58,15 +52,15 @@ impl Session {
         }
         let auth_deadline = Instant::now() + Duration::from_millis(self.hub.config.auth_timeout_ms);
         loop {
-            let deadline = match &self.identity {
+            let deadline = match &self.caller {
                 None => auth_deadline,
-                Some(identity) => token_deadline(identity.expires_at, self.hub.config.clock.now_ms()),
+                Some(caller) => token_deadline(caller.identity.expires_at, self.hub.config.clock.now_ms()),
             };
             let frame = tokio::select! {
                 biased;
                 _ = self.shared.killed(Task::Reader) => return,
                 _ = tokio::time::sleep_until(deadline) => {
-                    match self.identity {
+                    match self.caller {
                         None => self.shared.close(CloseCode::UNAUTHENTICATED, "no token in time"),
                         Some(_) => self.shared.close(CloseCode::TOKEN_EXPIRED, "the token expired"),
                     }
@@ -108,13 +102,15 @@ impl Session {
         };
         self.invalid_streak = 0;
         let id = message.id;
-        if self.identity.is_none() {
+        let Some(caller) = self.caller.as_mut() else {
             return self.on_unauthenticated(id, message.command);
-        }
+        };
         // Boxed: handling a command awaits the store and the partner logic, and inline that state
         // machine would make every connection's task kilobytes larger while it idles.
-        let reply = Box::pin(commands::dispatch(self, id, message.command)).await;
-        self.reply(reply);
+        let reply = Box::pin(commands::dispatch(&self.hub.services, caller, id, message.command)).await;
+        if let Some(reply) = reply {
+            self.reply(reply);
+        }
     }
 
     /// Before authentication only `connect` is accepted.
@@ -153,9 +149,10 @@ impl Session {
             max_frame_bytes: hub.config.max_frame_bytes as u64,
         };
         tracing::debug!(conn = self.id(), user = %identity.user.id, role = identity.role.as_str(), "authenticated");
-        self.identity = Some(identity);
+        let inbox = inbox_of(&identity);
+        self.caller = Some(Caller::new(identity, self.outbox.clone(), &hub.config));
         self.send(ServerMessage::Control(Control::Welcome(welcome)));
-        hub.on_session_start(self);
+        hub.on_session_start(&inbox, &self.outbox);
     }
 
     /// Queue a reply. Replies must not be lost: a client that does not read them is closed.
@@ -170,27 +167,12 @@ impl Session {
         }
     }
 
-    /// The inbox this session reads, once authenticated.
-    pub fn inbox(&self) -> Option<String> {
-        self.identity.as_ref().map(crate::hub::inbox_of)
-    }
-
-    /// Leave every room and release what the session registered. Agency staff are reported to
-    /// the creator as gone from each room they were in, also when the room already let them go
-    /// (dropped as a slow consumer, expelled when access ended): the connection's end is the one
-    /// place every way out of a room passes through.
+    /// Leave every room and release what the session registered.
     pub fn finish(&mut self) {
-        for room in self.joined.drain(..) {
-            room.leave(self.outbox.id);
-            if let Some(identity) = &self.identity {
-                crate::commands::staff_presence_changed(&self.hub, identity, &room, false);
-            }
-        }
-        if let Some(identity) = &self.identity {
-            self.hub.metrics.connection_closed(identity.role.as_str());
-            let hub = self.hub.clone();
-            hub.on_session_end(self);
-        }
+        let Some(mut caller) = self.caller.take() else { return };
+        commands::leave_all(&self.hub.services, &mut caller);
+        self.hub.metrics.connection_closed(caller.identity.role.as_str());
+        self.hub.on_session_end(&inbox_of(&caller.identity), self.id());
     }
 }
 

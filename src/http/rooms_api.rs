@@ -3,6 +3,7 @@
 use super::{json_body, ApiResult};
 use crate::error::HubError;
 use crate::hub::Hub;
+use crate::rooms::features::{backend, lifecycle};
 use crate::rooms::{Audience, MAX_TITLE};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -40,19 +41,15 @@ async fn put_room(
     }
     let creator = Actor { id: spec.creator_id, name: spec.creator_name };
     let room = hub.rooms.get_or_create(&room, &creator, Some(&spec.title))?;
-    let snapshot = match spec.starts_at {
-        Some(starts_at) => room.schedule(spec.title, starts_at)?,
-        None => room.snapshot(Audience::Viewers),
-    };
-    Ok(Json(Snapshot { staff: None, staff_seq: None, ..snapshot }))
+    if let Some(starts_at) = spec.starts_at {
+        lifecycle::schedule_room(&room, &spec.title, starts_at)?;
+    }
+    Ok(Json(room.snapshot(Audience::Viewers)))
 }
 
 async fn get_room(State(hub): State<Arc<Hub>>, Path(room): Path<String>) -> ApiResult<Json<Snapshot>> {
     Ok(Json(hub.rooms.get(&room)?.snapshot(Audience::Viewers)))
 }
-
-/// Longest text field of a backend event.
-const MAX_FIELD_CHARS: usize = 1024;
 
 async fn publish(
     State(hub): State<Arc<Hub>>,
@@ -60,17 +57,8 @@ async fn publish(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let event: EventBody = json_body(body)?;
-    let fields: Vec<&String> = match &event {
-        EventBody::Order { order_id, buyer, product_id, product_name, currency, .. } => {
-            vec![order_id, buyer, product_id, product_name, currency]
-        }
-        EventBody::Activity { kind, text } => vec![kind, text],
-        _ => return Err(HubError::invalid("backends publish `order` and `activity` events").into()),
-    };
-    if fields.iter().any(|f| f.chars().count() > MAX_FIELD_CHARS) {
-        return Err(HubError::invalid(format!("event fields are at most {MAX_FIELD_CHARS} characters")).into());
-    }
+    let target = hub.rooms.get(&room)?;
     hub.metrics.event_in(event.name());
-    let seq = hub.rooms.get(&room)?.publish_backend(event)?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "room": room, "seq": seq }))))
+    let event = backend::publish(&target, event)?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "room": room, "seq": event.seq }))))
 }

@@ -2,7 +2,7 @@
 //! recipients' open connections the moment it is stored.
 
 use crate::conn::outbox::{ConnId, Outbox};
-use crate::rooms::fanout::encode_frame;
+use crate::delivery::frame::encode_frame;
 use dashmap::DashMap;
 use stagehand_protocol::server::{Control, ServerMessage};
 use stagehand_protocol::types::NotificationInfo;
@@ -11,6 +11,14 @@ use stagehand_protocol::Wire;
 #[derive(Default)]
 pub struct Inboxes {
     open: DashMap<String, Vec<Outbox>>,
+}
+
+/// The inbox a connection of this identity reads: agency staff share their agency's.
+pub fn inbox_of(identity: &crate::auth::Identity) -> String {
+    match (&identity.agency, identity.role) {
+        (Some(agency), stagehand_protocol::types::Role::Agency) => agency_inbox(&agency.agency_id),
+        _ => user_inbox(&identity.user.id),
+    }
 }
 
 /// The inbox of a user.

@@ -6,9 +6,9 @@
 //! delivery loop is a plain synchronous `try_send` per member; it never waits.
 
 use crate::conn::outbox::{ConnId, Delivery, Frame, Outbox};
-use axum::extract::ws::{Message, Utf8Bytes};
+use crate::delivery::frame::encode_frame;
 use stagehand_protocol::server::{Event, ServerMessage};
-use stagehand_protocol::{codec, Wire};
+use stagehand_protocol::Wire;
 
 /// Who receives which form of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,22 +17,6 @@ pub enum Audience {
     Viewers,
     /// The creator and agency staff: the real operator is shown.
     Staff,
-}
-
-/// Encode any server message as a frame for `wire`.
-pub fn encode_frame(wire: Wire, message: &ServerMessage) -> Option<Frame> {
-    let bytes = match codec::encode(wire, message) {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            tracing::error!(%error, "could not encode a server message");
-            return None;
-        }
-    };
-    Some(Frame::new(match wire {
-        Wire::MsgPack => Message::Binary(bytes),
-        // serde_json only writes UTF-8, so this check cannot fail; it runs once per event.
-        Wire::Json => Message::Text(Utf8Bytes::try_from(bytes).ok()?),
-    }))
 }
 
 /// One event on its way out, with its frames encoded on first use.
@@ -44,14 +28,19 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn new(event: Event) -> Self {
+    pub fn new(event: &Event) -> Self {
         let droppable = event.body.droppable();
         // Only events that name an operator need a separate public form.
         let public_form = event
             .body
             .has_operator()
             .then(|| ServerMessage::Event(Event { body: event.body.for_viewers(), ..event.clone() }));
-        Outgoing { staff_form: ServerMessage::Event(event), public_form, droppable, frames: Default::default() }
+        Outgoing { staff_form: ServerMessage::Event(event.clone()), public_form, droppable, frames: Default::default() }
+    }
+
+    /// The same, for replaying missed events to a recovering joiner: none may be dropped.
+    pub fn replay(event: &Event) -> Self {
+        Outgoing { droppable: false, ..Outgoing::new(event) }
     }
 
     fn frame(&mut self, audience: Audience, wire: Wire) -> Option<&Frame> {

@@ -1,24 +1,35 @@
-//! One live room: its state, its members and its event sequence.
+//! One room on this node: its state (the fold of its events), its members, and the two ways in —
+//! operations that publish events, and the broker's deliveries that apply them.
 //!
-//! Everything about a room sits behind one short `std::sync::Mutex`: assigning `seq` and offering
-//! the event to members happen under it, so every member receives events in `seq` order and a
-//! joiner's snapshot `seq` is exactly the event before its first one. Nothing under the lock
-//! waits: encoding is a few hundred nanoseconds and delivery is `try_send`.
+//! Locks, always taken in this order and never held across `.await`:
+//! 1. `ops`: held by a command from its validation to its publication, so what it checked still
+//!    holds when its event takes a seq (every publisher of this room takes it);
+//! 2. the broker's per-room lock, held while it sequences and delivers one event;
+//! 3. `inner`: state and members, held while an event is applied and offered to members, and
+//!    while a member joins. Nothing under it waits: encoding is a few hundred nanoseconds and
+//!    delivery is `try_send`.
+//!
+//! So every member receives events in `seq` order, and a joiner's snapshot is exactly the state
+//! before its first event.
 
 use super::fanout::{Audience, Outgoing, Tally};
+use super::features::RoomState;
+use crate::broker::{Broker, Gap, Position, Streams};
 use crate::clock::Clock;
 use crate::conn::outbox::{ConnId, Outbox};
-use crate::error::{HubError, HubResult};
+use crate::delivery::frame::encode_frame;
 use crate::limits::Limiters;
 use crate::metrics::Metrics;
-use stagehand_protocol::server::{EndReason, Event, EventBody};
-use stagehand_protocol::types::{Actor, Billboard, BillboardAction, Millis, Operator, RoomState, Snapshot};
+use stagehand_protocol::client::Since;
+use stagehand_protocol::server::{Control, Event, EventBody, Reply, ReplyResult, ServerMessage};
+use stagehand_protocol::types::{Actor, Millis, Operator, RoomState as Phase, Snapshot};
 use stagehand_protocol::CloseCode;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// How many recent comment ids a room remembers so moderators can delete them.
-const RECENT_COMMENTS: usize = 1024;
+/// Most live events held for one joiner while its missed events are fetched; past it the joiner
+/// gets `recovered: false` and the snapshot instead.
+const RECOVERY_BUFFER: usize = 1024;
 
 pub struct Room {
     pub id: String,
@@ -26,35 +37,52 @@ pub struct Room {
     pub creator: Actor,
     /// Per-room rate limits.
     pub limits: Limiters,
+    /// When the room was created, on the hub's clock.
+    pub created_at: Millis,
     metrics: Arc<Metrics>,
     clock: Clock,
+    broker: Arc<dyn Broker>,
+    ops: Mutex<()>,
     inner: Mutex<Inner>,
 }
 
-/// A member of the staff audience: the creator's own connections and agency staff.
-struct StaffMember {
+/// A member of the room on this node.
+struct Member {
     outbox: Outbox,
-    /// Set for agency staff; `None` for the creator.
+    /// Set for agency staff; `None` for the creator and viewers.
     operator: Option<Operator>,
+}
+
+/// A joiner whose missed events are being fetched: live events wait in `buffer`.
+struct Recovering {
+    audience: Audience,
+    buffer: Vec<Arc<Event>>,
+    overflowed: bool,
 }
 
 struct Inner {
     state: RoomState,
-    title: String,
-    starts_at: Option<Millis>,
-    billboard: Option<Billboard>,
-    seq: u64,
-    staff_seq: u64,
-    viewers: HashMap<ConnId, Outbox>,
-    staff: HashMap<ConnId, StaffMember>,
-    recent_comments: VecDeque<u64>,
-    ended_at: Option<Millis>,
+    /// The position of the last event applied here.
+    applied: Position,
+    viewers: HashMap<ConnId, Member>,
+    staff: HashMap<ConnId, Member>,
+    recovering: HashMap<ConnId, Recovering>,
+    /// Agency staff that left without a `staff_left` yet (dropped as slow, expelled): announced
+    /// when their connection leaves the room. Bounded by the connections that were members.
+    departed: HashMap<ConnId, Operator>,
     /// The viewer count last broadcast, so unchanged counts are not resent.
     announced_viewers: u64,
+    /// Since when none of the creator's own connections is in the room.
+    creator_gone_since: Option<Millis>,
 }
 
-/// What a room operation produced for the caller's reply.
-pub type Seq = u64;
+/// Who left the room, for the `staff_left` announcement.
+#[derive(Debug)]
+pub enum Departure {
+    Viewer,
+    Creator,
+    Staff(Operator),
+}
 
 impl Room {
     pub fn new(
@@ -64,25 +92,28 @@ impl Room {
         limits: Limiters,
         metrics: Arc<Metrics>,
         clock: Clock,
+        broker: Arc<dyn Broker>,
     ) -> Self {
+        let applied = broker.position(&id);
+        let created_at = clock.now_ms();
         Room {
             id,
             creator,
             limits,
+            created_at,
             metrics,
             clock,
+            broker,
+            ops: Mutex::new(()),
             inner: Mutex::new(Inner {
-                state: RoomState::Scheduled,
-                title,
-                starts_at: None,
-                billboard: None,
-                seq: 0,
-                staff_seq: 0,
+                state: RoomState::new(title),
+                applied,
                 viewers: HashMap::new(),
                 staff: HashMap::new(),
-                recent_comments: VecDeque::new(),
-                ended_at: None,
+                recovering: HashMap::new(),
+                departed: HashMap::new(),
                 announced_viewers: 0,
+                creator_gone_since: Some(created_at),
             }),
         }
     }
@@ -93,54 +124,186 @@ impl Room {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Begin an operation: hold the room's operation lock until the returned guard drops.
+    pub fn op(&self) -> Op<'_> {
+        Op { room: self, _guard: self.ops.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) }
+    }
+
+    /// A copy of the state now.
     pub fn state(&self) -> RoomState {
-        self.lock().state
+        self.lock().state.clone()
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.lock().state.lifecycle.phase
     }
 
     pub fn ended_at(&self) -> Option<Millis> {
-        self.lock().ended_at
+        self.lock().state.lifecycle.ended_at
+    }
+
+    /// The position of the last event applied here.
+    pub fn position(&self) -> Position {
+        self.lock().applied.clone()
     }
 
     pub fn viewer_count(&self) -> usize {
         self.lock().viewers.len()
     }
 
-    /// Add a member and return the snapshot it starts from. Agency staff joining also announces
-    /// `staff_joined` to the staff audience.
-    pub fn join(&self, outbox: Outbox, audience: Audience, operator: Option<Operator>) -> Snapshot {
-        let mut inner = self.lock();
-        let id = outbox.id;
-        match audience {
-            Audience::Viewers => {
-                inner.viewers.insert(id, outbox);
-            }
-            Audience::Staff => {
-                let announce = operator.clone();
-                let rejoin = inner.staff.insert(id, StaffMember { outbox, operator }).is_some();
-                if let (Some(staff), false) = (announce, rejoin) {
-                    self.publish_locked(&mut inner, EventBody::StaffJoined { staff });
-                }
-            }
-        }
-        self.snapshot_locked(&inner, audience)
+    /// Since when the creator has had no connection in the room (`None`: present now).
+    pub fn creator_gone_since(&self) -> Option<Millis> {
+        self.lock().creator_gone_since
     }
 
-    /// Remove a member; announces `staff_left` for agency staff. Returns whether it was a member.
-    pub fn leave(&self, id: ConnId) -> bool {
+    /// Apply one published event and offer it to the members: the broker's local delivery.
+    pub fn apply(&self, event: Arc<Event>) {
         let mut inner = self.lock();
-        if inner.viewers.remove(&id).is_some() {
-            return true;
+        inner.state.apply(&event);
+        inner.applied.seq = event.seq;
+        if let Some(staff_seq) = event.staff_seq {
+            inner.applied.staff_seq = staff_seq;
         }
-        match inner.staff.remove(&id) {
-            Some(StaffMember { operator: Some(staff), .. }) => {
-                if inner.state != RoomState::Ended {
-                    self.publish_locked(&mut inner, EventBody::StaffLeft { staff });
-                }
-                true
+        let staff_only = event.body.staff_only();
+        for pending in inner.recovering.values_mut() {
+            if staff_only && pending.audience == Audience::Viewers {
+                continue;
             }
-            Some(_) => true,
-            None => false,
+            if pending.buffer.len() < RECOVERY_BUFFER {
+                pending.buffer.push(event.clone());
+            } else {
+                pending.overflowed = true;
+            }
         }
+        self.fan_out(&mut inner, &event);
+        if matches!(event.body, EventBody::RoomEnded { .. }) {
+            // The room has no members once it ended.
+            inner.viewers.clear();
+            inner.staff.clear();
+            inner.recovering.clear();
+            inner.departed.clear();
+        }
+    }
+
+    /// Offer `event` to every member who may see it; members that are gone or too slow leave.
+    fn fan_out(&self, inner: &mut Inner, event: &Event) {
+        let mut outgoing = Outgoing::new(event);
+        let mut tally = Tally::default();
+        if !event.body.staff_only() {
+            outgoing.deliver(Audience::Viewers, inner.viewers.values().map(|m| &m.outbox), &mut tally);
+        }
+        outgoing.deliver(Audience::Staff, inner.staff.values().map(|m| &m.outbox), &mut tally);
+        for id in tally.slow.iter().chain(&tally.gone) {
+            inner.viewers.remove(id);
+            if let Some(Member { operator: Some(staff), .. }) = inner.staff.remove(id) {
+                inner.departed.insert(*id, staff);
+            }
+        }
+        self.metrics.deliveries.inc_by(tally.queued);
+        self.metrics.dropped_events.inc_by(tally.dropped);
+        self.metrics.slow_consumer_closes.inc_by(tally.slow.len() as u64);
+        Self::note_creator(inner, self.clock.now_ms());
+    }
+
+    /// Join: add the member, queue the snapshot reply (`request_id`), and with `since` every event
+    /// the client missed before any live one. Returns whether this connection was not a member
+    /// yet.
+    pub fn join(
+        &self,
+        outbox: &Outbox,
+        audience: Audience,
+        operator: Option<Operator>,
+        since: Option<&Since>,
+        request_id: u64,
+    ) -> bool {
+        let id = outbox.id;
+        let member = Member { outbox: outbox.clone(), operator };
+        let Some(since) = since else {
+            let mut inner = self.lock();
+            let first = Self::insert(&mut inner, id, member, audience);
+            self.reply_snapshot(&inner, outbox, audience, request_id, None);
+            Self::note_creator(&mut inner, self.clock.now_ms());
+            return first;
+        };
+        // 1. Become a member whose live events wait, so none is missed or sent twice…
+        let first = {
+            let mut inner = self.lock();
+            let first = Self::insert(&mut inner, id, member, audience);
+            inner.recovering.insert(id, Recovering { audience, buffer: Vec::new(), overflowed: false });
+            first
+        };
+        // 2. …fetch what was missed without holding the room (the broker takes its own lock)…
+        let streams = match audience {
+            Audience::Staff => Streams::RoomAndStaff,
+            Audience::Viewers => Streams::Room,
+        };
+        let history = self.broker.history(&self.id, since, streams, self.clock.now_ms());
+        // 3. …then send the snapshot, the missed events, and what arrived meanwhile, in order.
+        let mut inner = self.lock();
+        let pending = inner.recovering.remove(&id);
+        let still_member = inner.viewers.contains_key(&id) || inner.staff.contains_key(&id);
+        let history = match (pending, still_member) {
+            (Some(p), true) if !p.overflowed => history.map(|events| (events, p.buffer)),
+            _ => Err(Gap::Evicted),
+        };
+        let replay = history.and_then(|(missed, buffered)| {
+            let replay = replay_order(&inner.applied, missed, buffered);
+            // The replay is not droppable: it must fit the connection's queue with the reply.
+            match replay.len() < outbox.free() {
+                true => Ok(replay),
+                false => Err(Gap::TooMany),
+            }
+        });
+        match replay {
+            Ok(replay) => {
+                self.reply_snapshot(&inner, outbox, audience, request_id, Some(true));
+                let mut tally = Tally::default();
+                for event in &replay {
+                    Outgoing::replay(event).deliver(audience, std::iter::once(outbox), &mut tally);
+                }
+                self.metrics.deliveries.inc_by(tally.queued);
+                self.metrics.recovered_joins.inc();
+            }
+            Err(gap) => {
+                tracing::debug!(room = %self.id, conn = id, %gap, "join could not recover");
+                self.reply_snapshot(&inner, outbox, audience, request_id, Some(false));
+                self.metrics.unrecovered_joins.inc();
+            }
+        }
+        Self::note_creator(&mut inner, self.clock.now_ms());
+        first
+    }
+
+    fn insert(inner: &mut Inner, id: ConnId, member: Member, audience: Audience) -> bool {
+        inner.departed.remove(&id);
+        match audience {
+            Audience::Viewers => inner.viewers.insert(id, member).is_none(),
+            Audience::Staff => inner.staff.insert(id, member).is_none(),
+        }
+    }
+
+    /// Queue the reply to a join: the snapshot as `audience` sees it.
+    fn reply_snapshot(&self, inner: &Inner, outbox: &Outbox, audience: Audience, id: u64, recovered: Option<bool>) {
+        let snapshot = Snapshot { recovered, ..self.snapshot_locked(inner, audience) };
+        let reply = ServerMessage::Control(Control::Reply(Reply::ok(id, Some(ReplyResult::Snapshot(snapshot)))));
+        if let Some(frame) = encode_frame(outbox.wire, &reply) {
+            outbox.offer(&frame, false);
+        }
+    }
+
+    /// Remove a member. Returns who left, or `None` if it was not a member.
+    pub fn leave(&self, id: ConnId) -> Option<Departure> {
+        let mut inner = self.lock();
+        inner.recovering.remove(&id);
+        let departure = if inner.viewers.remove(&id).is_some() {
+            Some(Departure::Viewer)
+        } else if let Some(member) = inner.staff.remove(&id) {
+            Some(member.operator.map_or(Departure::Creator, Departure::Staff))
+        } else {
+            inner.departed.remove(&id).map(Departure::Staff)
+        };
+        Self::note_creator(&mut inner, self.clock.now_ms());
+        departure
     }
 
     pub fn is_member(&self, id: ConnId) -> bool {
@@ -158,8 +321,8 @@ impl Room {
         agencies
     }
 
-    /// Close every connection of `agency_id`'s staff in this room (their access ended) and
-    /// announce that they left.
+    /// Close every connection of `agency_id`'s staff in this room (their access ended). Each is
+    /// announced as gone when its connection leaves the room.
     pub fn expel_agency(&self, agency_id: &str, code: CloseCode, detail: &str) {
         let mut inner = self.lock();
         let leaving: Vec<ConnId> = inner
@@ -169,11 +332,9 @@ impl Room {
             .map(|(id, _)| *id)
             .collect();
         for id in leaving {
-            if let Some(StaffMember { outbox, operator: Some(staff) }) = inner.staff.remove(&id) {
+            if let Some(Member { outbox, operator: Some(staff) }) = inner.staff.remove(&id) {
                 outbox.close(code, detail);
-                if inner.state != RoomState::Ended {
-                    self.publish_locked(&mut inner, EventBody::StaffLeft { staff });
-                }
+                inner.departed.insert(id, staff);
             }
         }
     }
@@ -185,165 +346,88 @@ impl Room {
 
     fn snapshot_locked(&self, inner: &Inner, audience: Audience) -> Snapshot {
         let staff_view = audience == Audience::Staff;
+        let state = &inner.state;
         Snapshot {
             room: self.id.clone(),
-            state: inner.state,
-            title: inner.title.clone(),
+            state: state.lifecycle.phase,
+            title: state.lifecycle.title.clone(),
             creator: self.creator.clone(),
-            starts_at: inner.starts_at,
-            billboard: inner.billboard.clone(),
+            starts_at: state.lifecycle.starts_at,
+            billboard: state.billboard.clone(),
             viewer_count: inner.viewers.len() as u64,
-            seq: inner.seq,
-            epoch: String::new(),
+            seq: inner.applied.seq,
+            epoch: inner.applied.epoch.to_string(),
             recovered: None,
-            staff_seq: staff_view.then_some(inner.staff_seq),
-            staff: staff_view.then(|| inner.staff.values().filter_map(|m| m.operator.clone()).collect()),
+            staff_seq: staff_view.then_some(inner.applied.staff_seq),
+            staff: staff_view.then(|| state.presence.staff.clone()),
         }
     }
 
-    /// Announce a scheduled LIVE: title and start time, before it goes live.
-    pub fn schedule(&self, title: String, starts_at: Millis) -> HubResult<Snapshot> {
-        let mut inner = self.lock();
-        if inner.state != RoomState::Scheduled {
-            return Err(HubError::conflict("only a room that has not started can be scheduled"));
-        }
-        inner.title = title;
-        inner.starts_at = Some(starts_at);
-        Ok(self.snapshot_locked(&inner, Audience::Staff))
-    }
-
-    pub fn start(&self, title: Option<String>) -> HubResult<Snapshot> {
-        let mut inner = self.lock();
-        match inner.state {
-            RoomState::Live => return Err(HubError::conflict("the room is already live")),
-            RoomState::Ended => return Err(HubError::conflict("the room has ended; start a new room")),
-            RoomState::Scheduled => {}
-        }
-        if let Some(title) = title {
-            inner.title = title;
-        }
-        inner.state = RoomState::Live;
-        let title = inner.title.clone();
-        self.publish_locked(&mut inner, EventBody::RoomStarted { title });
-        Ok(self.snapshot_locked(&inner, Audience::Staff))
-    }
-
-    /// End the LIVE: everyone receives `room_ended`, then the room has no members.
-    pub fn end(&self, reason: EndReason) -> HubResult<Seq> {
-        let mut inner = self.lock();
-        if inner.state == RoomState::Ended {
-            return Err(HubError::conflict("the room has already ended"));
-        }
-        inner.state = RoomState::Ended;
-        inner.ended_at = Some(self.clock.now_ms());
-        let seq = self.publish_locked(&mut inner, EventBody::RoomEnded { reason });
-        inner.viewers.clear();
-        inner.staff.clear();
-        Ok(seq)
-    }
-
-    /// Post a comment; returns its id (= its seq).
-    pub fn comment(&self, author: Actor, text: String, operator: Option<Operator>) -> HubResult<Seq> {
-        let mut inner = self.lock();
-        require_live(&inner)?;
-        let comment_id = inner.seq + 1;
-        let seq = self.publish_locked(&mut inner, EventBody::Comment { comment_id, author, text, operator });
-        if inner.recent_comments.len() == RECENT_COMMENTS {
-            inner.recent_comments.pop_front();
-        }
-        inner.recent_comments.push_back(comment_id);
-        Ok(seq)
-    }
-
-    pub fn delete_comment(&self, comment_id: u64, by: Actor, operator: Option<Operator>) -> HubResult<Seq> {
-        let mut inner = self.lock();
-        require_live(&inner)?;
-        let Some(at) = inner.recent_comments.iter().position(|id| *id == comment_id) else {
-            return Err(HubError::not_found(format!("no recent comment {comment_id}")));
-        };
-        inner.recent_comments.remove(at);
-        Ok(self.publish_locked(&mut inner, EventBody::CommentDeleted { comment_id, by, operator }))
-    }
-
-    pub fn deploy_billboard(&self, billboard: Billboard, by: Actor, operator: Option<Operator>) -> HubResult<Seq> {
-        let mut inner = self.lock();
-        require_live(&inner)?;
-        inner.billboard = Some(billboard.clone());
-        let body = EventBody::Billboard { action: BillboardAction::Deployed, billboard, by, operator };
-        Ok(self.publish_locked(&mut inner, body))
-    }
-
-    pub fn remove_billboard(&self, by: Actor, operator: Option<Operator>) -> HubResult<Seq> {
-        let mut inner = self.lock();
-        require_live(&inner)?;
-        let Some(billboard) = inner.billboard.take() else {
-            return Err(HubError::not_found("no billboard is deployed"));
-        };
-        let body = EventBody::Billboard { action: BillboardAction::Removed, billboard, by, operator };
-        Ok(self.publish_locked(&mut inner, body))
-    }
-
-    /// Publish an event from the backend (orders, activity) into a live room.
-    pub fn publish_backend(&self, body: EventBody) -> HubResult<Seq> {
-        let mut inner = self.lock();
-        require_live(&inner)?;
-        Ok(self.publish_locked(&mut inner, body))
-    }
-
-    /// Broadcast the viewer count if it changed since the last broadcast.
+    /// Broadcast the viewer count if it changed since the last broadcast. Ephemeral: it takes no
+    /// seq, is not kept in history and does not go through the broker.
     pub fn announce_viewer_count(&self) {
         let mut inner = self.lock();
         let count = inner.viewers.len() as u64;
-        if inner.state == RoomState::Ended || count == inner.announced_viewers {
+        if inner.state.lifecycle.phase == Phase::Ended || count == inner.announced_viewers {
             return;
         }
         inner.announced_viewers = count;
-        self.publish_locked(&mut inner, EventBody::ViewerCount { count });
+        let event = Event {
+            room: self.id.clone(),
+            seq: inner.applied.seq,
+            staff_seq: None,
+            ts: self.clock.now_ms(),
+            body: EventBody::ViewerCount { count },
+        };
+        self.fan_out(&mut inner, &event);
     }
 
-    /// Assign the event its place in the room's sequence and offer it to the members who may see it.
-    fn publish_locked(&self, inner: &mut Inner, body: EventBody) -> Seq {
-        let staff_only = body.staff_only();
-        let staff_seq = if staff_only {
-            inner.staff_seq += 1;
-            Some(inner.staff_seq)
-        } else {
-            None
-        };
-        if !staff_only && !body.ephemeral() {
-            inner.seq += 1;
+    /// Track whether the creator has a connection in the room, for reclaiming abandoned rooms.
+    fn note_creator(inner: &mut Inner, now: Millis) {
+        let present = inner.staff.values().any(|m| m.operator.is_none());
+        match (present, inner.creator_gone_since) {
+            (true, _) => inner.creator_gone_since = None,
+            (false, None) => inner.creator_gone_since = Some(now),
+            (false, Some(_)) => {}
         }
-        let seq = inner.seq;
-        let mut outgoing =
-            Outgoing::new(Event { room: self.id.clone(), seq, staff_seq, ts: self.clock.now_ms(), body });
-        let mut tally = Tally::default();
-        if !staff_only {
-            outgoing.deliver(Audience::Viewers, inner.viewers.values(), &mut tally);
-        }
-        outgoing.deliver(Audience::Staff, inner.staff.values().map(|m| &m.outbox), &mut tally);
-        let mut departed = Vec::new();
-        for id in tally.slow.iter().chain(&tally.gone) {
-            inner.viewers.remove(id);
-            if let Some(StaffMember { operator: Some(staff), .. }) = inner.staff.remove(id) {
-                departed.push(staff);
-            }
-        }
-        self.metrics.deliveries.inc_by(tally.queued);
-        self.metrics.dropped_events.inc_by(tally.dropped);
-        self.metrics.slow_consumer_closes.inc_by(tally.slow.len() as u64);
-        // Staff dropped on the way out still leave visibly for the creator and the other staff.
-        if inner.state != RoomState::Ended {
-            for staff in departed {
-                self.publish_locked(inner, EventBody::StaffLeft { staff });
-            }
-        }
-        seq
     }
 }
 
-fn require_live(inner: &Inner) -> HubResult<()> {
-    match inner.state {
-        RoomState::Live => Ok(()),
-        _ => Err(HubError::not_live("the room is not live")),
+/// The events a recovering joiner is sent, in publication order: the missed ones this node has
+/// applied (a remote broker can be ahead of the node; those come live later), then the ones that
+/// arrived while the history was fetched, none twice.
+fn replay_order(applied: &Position, missed: Vec<Arc<Event>>, buffered: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
+    let is_applied = |e: &Event| match e.staff_seq {
+        Some(staff_seq) => staff_seq <= applied.staff_seq,
+        None => e.seq <= applied.seq,
+    };
+    let key = |e: &Event| (e.seq, e.staff_seq);
+    let sent: HashSet<_> = missed.iter().map(|e| key(e)).collect();
+    let late = buffered.into_iter().filter(|e| !sent.contains(&key(e)));
+    missed.into_iter().filter(|e| is_applied(e)).chain(late).collect()
+}
+
+/// An operation in progress on a room: reads of its state and publications happen under the
+/// room's operation lock, so a command's checks still hold when its event is sequenced.
+pub struct Op<'r> {
+    room: &'r Room,
+    _guard: MutexGuard<'r, ()>,
+}
+
+impl Op<'_> {
+    /// Read the room's state.
+    pub fn read<T>(&self, f: impl FnOnce(&RoomState) -> T) -> T {
+        f(&self.room.lock().state)
+    }
+
+    /// The position of the last event applied.
+    pub fn position(&self) -> Position {
+        self.room.position()
+    }
+
+    /// Publish an event through the broker; it comes back through [`Room::apply`] before this
+    /// returns (memory broker) or shortly after (a remote one).
+    pub fn publish(&self, body: EventBody) -> Arc<Event> {
+        self.room.broker.publish(&self.room.id, body, self.room.clock.now_ms())
     }
 }

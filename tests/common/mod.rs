@@ -201,9 +201,10 @@ pub fn is_billboard(body: &EventBody) -> bool {
 /// A room started by `creator` with a viewer joined, ready for traffic.
 pub async fn live_room(hub: &TestHub, wire: Wire, room: &str, creator: &str) -> (Client, Client) {
     let mut c = hub.creator(wire, creator).await;
-    ok_snapshot(c.request(Command::StartRoom { room: room.into(), title: Some("Show".into()) }).await.unwrap());
-    let started = c.next_event().await.unwrap();
-    assert_eq!(started.body.name(), "room_started");
+    let started =
+        ok_snapshot(c.request(Command::StartRoom { room: room.into(), title: Some("Show".into()) }).await.unwrap());
+    // The creator's snapshot is the room right after `room_started`.
+    assert_eq!((started.state, started.seq), (stagehand_protocol::types::RoomState::Live, 1));
     let mut v = hub.viewer(wire, &format!("{room}-viewer")).await;
     ok_snapshot(v.request(Command::Join { room: room.into(), since: None }).await.unwrap());
     (c, v)

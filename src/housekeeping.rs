@@ -1,9 +1,12 @@
-//! Once-a-second housekeeping: broadcast changed viewer counts (throttled, so a join storm costs
-//! one event per room per interval), close agency staff whose access ended (so an agreement's end
-//! takes its connections within a second), and forget rooms that ended a while ago.
+//! Once-a-second housekeeping, above rooms and partner access: broadcast changed viewer counts
+//! (throttled, so a join storm costs one event per room per interval), close agency staff whose
+//! access ended (so an agreement's end takes its connections within a second), reclaim abandoned
+//! rooms (telling their creators), and forget rooms that ended a while ago.
 
-use super::Rooms;
+use crate::partner::inboxes::user_inbox;
 use crate::partner::Partner;
+use crate::rooms::Rooms;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +22,7 @@ pub async fn run(rooms: Arc<Rooms>, partner: Arc<Partner>, interval: Duration, s
             _ = shutdown.cancelled() => return,
             _ = enforce.tick() => {
                 partner.enforce();
+                reclaim(&rooms, &partner);
                 continue;
             }
             _ = tick.tick() => {}
@@ -27,5 +31,14 @@ pub async fn run(rooms: Arc<Rooms>, partner: Arc<Partner>, interval: Duration, s
             room.announce_viewer_count();
         }
         rooms.evict_ended(rooms.now_ms());
+    }
+}
+
+/// End abandoned rooms and tell each creator why.
+fn reclaim(rooms: &Rooms, partner: &Arc<Partner>) {
+    for (room, reason) in rooms.reclaim(rooms.now_ms()) {
+        tracing::info!(room = %room.id, reason = reason.as_str(), "reclaimed a room");
+        let data = json!({ "room": room.id, "reason": reason.as_str() });
+        partner.notify_later(user_inbox(&room.creator.id), "room_reclaimed", data);
     }
 }
