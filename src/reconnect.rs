@@ -150,14 +150,16 @@ pub struct RoomPosition {
     pub seq: u64,
     pub epoch: String,
     pub staff_seq: Option<u64>,
-    /// After a recovered join: the snapshot's seq. Events up to it are the replayed missed ones.
-    replay_until: u64,
+    /// After a recovered join: the snapshot's `seq` and `staff_seq`. Events up to them are the
+    /// replayed missed ones.
+    replay_until: (u64, u64),
 }
 
 /// What a join with `since` did to a [`RoomPosition`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejoin {
-    /// `recovered: true`: the `missed` events the client did not have follow the snapshot.
+    /// `recovered: true`: the `missed` events the client did not have (room and staff-only)
+    /// follow the snapshot.
     Recovered { missed: u64 },
     /// `recovered: false` (or absent): the client starts again from the snapshot. `missed` counts
     /// the events it never received, when the epoch is the same (else they cannot be counted).
@@ -186,7 +188,7 @@ impl RoomPosition {
             seq: snapshot.seq,
             epoch: snapshot.epoch.clone(),
             staff_seq: snapshot.staff_seq,
-            replay_until: snapshot.seq,
+            replay_until: (snapshot.seq, snapshot.staff_seq.unwrap_or(0)),
         }
     }
 
@@ -195,9 +197,10 @@ impl RoomPosition {
         Since { seq: self.seq, epoch: self.epoch.clone(), staff_seq: self.staff_seq }
     }
 
-    /// Missed events still to come after a recovered join.
+    /// Missed events still to come after a recovered join (room and staff-only).
     pub fn replay_pending(&self) -> u64 {
-        self.replay_until.saturating_sub(self.seq)
+        let (seq, staff_seq) = self.replay_until;
+        seq.saturating_sub(self.seq) + staff_seq.saturating_sub(self.staff_seq.unwrap_or(0))
     }
 
     /// Take in the reply to a join sent with [`RoomPosition::since`]. A recovered join keeps the
@@ -205,9 +208,10 @@ impl RoomPosition {
     /// starts again from the snapshot.
     pub fn rejoined(&mut self, snapshot: &Snapshot) -> Rejoin {
         let same_epoch = snapshot.epoch == self.epoch;
-        if snapshot.recovered == Some(true) && same_epoch && snapshot.seq >= self.seq {
-            self.replay_until = snapshot.seq;
-            return Rejoin::Recovered { missed: snapshot.seq - self.seq };
+        let staff = (self.staff_seq.unwrap_or(0), snapshot.staff_seq.unwrap_or(0));
+        if snapshot.recovered == Some(true) && same_epoch && snapshot.seq >= self.seq && staff.1 >= staff.0 {
+            self.replay_until = (snapshot.seq, staff.1);
+            return Rejoin::Recovered { missed: self.replay_pending() };
         }
         let missed = same_epoch.then(|| snapshot.seq.saturating_sub(self.seq));
         *self = RoomPosition::from_snapshot(snapshot);
@@ -224,10 +228,10 @@ impl RoomPosition {
             Some(staff_seq) => {
                 let at = self.staff_seq.unwrap_or(0);
                 self.staff_seq = Some(at.max(staff_seq));
-                step(at, staff_seq, 0)
+                step(at, staff_seq, self.replay_until.1)
             }
             None => {
-                let seen = step(self.seq, event.seq, self.replay_until);
+                let seen = step(self.seq, event.seq, self.replay_until.0);
                 self.seq = self.seq.max(event.seq);
                 seen
             }
@@ -431,6 +435,19 @@ mod tests {
         assert_eq!(at.observe(&order(13)), Seen::Replayed);
         assert_eq!(at.replay_pending(), 0);
         assert_eq!(at.observe(&order(14)), Seen::Next);
+    }
+
+    #[test]
+    fn a_recovered_staff_join_replays_both_streams() {
+        let mut at = RoomPosition::from_snapshot(&snapshot(10, "e1", None, Some(1)));
+        assert_eq!(at.rejoined(&snapshot(11, "e1", Some(true), Some(2))), Rejoin::Recovered { missed: 2 });
+        assert_eq!(at.since(), Since { seq: 10, epoch: "e1".into(), staff_seq: Some(1) });
+        let staff = Operator { agency_id: "a".into(), staff_id: "s".into(), staff_name: "S".into() };
+        let joined = Event { staff_seq: Some(2), ..event(10, EventBody::StaffJoined { staff }) };
+        assert_eq!(at.observe(&joined), Seen::Replayed);
+        assert_eq!(at.replay_pending(), 1);
+        assert_eq!(at.observe(&order(11)), Seen::Replayed);
+        assert_eq!(at.replay_pending(), 0);
     }
 
     #[test]
