@@ -332,7 +332,8 @@ pub fn parse_prometheus(text: &str, wanted: &[&str]) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// Fetch `/metrics` and keep the series that say something about connections, memory and drops.
+/// Fetch `/metrics` and keep the series that say something about connections, memory, drops and
+/// recovery (`recovered_joins`, `unrecovered_joins`).
 pub async fn scrape(client: &reqwest::Client, url: &str) -> Result<BTreeMap<String, f64>> {
     let response = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
     if !response.status().is_success() {
@@ -341,7 +342,7 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> Result<BTreeMap<Stri
     let text = response.text().await?;
     Ok(parse_prometheus(
         &text,
-        &["connections", "resident_memory", "dropped", "slow", "rooms", "members", "deliveries"],
+        &["connections", "resident_memory", "dropped", "slow", "rooms", "members", "deliveries", "recovered_joins"],
     ))
 }
 
