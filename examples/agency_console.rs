@@ -1,15 +1,20 @@
 //! An agency console: asks the creator for LIVE Manager access (bundled with a link), waits for
 //! the decision, then joins the room and operates it — a billboard, and an attempt to end the LIVE
-//! that the hub refuses (only the creator may).
+//! that the hub refuses (only the creator may) — and watches it until it ends. A dropped
+//! connection is retried after a jittered back-off and the room rejoined with `since`; a revoked
+//! or suspended access (close 4010–4012) ends the console.
 //!
 //! ```sh
 //! cargo run --example agency_console -- ws://127.0.0.1:8080/ws show-1 \
 //!     "$(stagehand token --user sam --role agency --agency acme --creator cara)" cara
 //! ```
 
+mod common;
+
 use stagehand::client::{Auth, Client, ClientError};
+use stagehand::reconnect::JoinError;
 use stagehand_protocol::client::NewLink;
-use stagehand_protocol::server::{Control, ReplyResult, ServerMessage};
+use stagehand_protocol::server::{Control, EventBody, ReplyResult, ServerMessage};
 use stagehand_protocol::types::Billboard;
 use stagehand_protocol::{Command, Wire};
 
@@ -20,41 +25,75 @@ async fn main() -> anyhow::Result<()> {
     else {
         anyhow::bail!("usage: agency_console <ws-url> <room> <token> <creator-id>");
     };
-    let mut console = Client::connect(&url, Wire::MsgPack, Auth::Header(token)).await?;
-
-    let joined = console.request(Command::Join { room: room.clone(), since: None }).await?;
-    if !joined.ok {
-        println!("no access yet ({:?}); asking {creator}", joined.error.map(|e| e.message));
-        let week = 7 * 24 * 3600 * 1000;
-        let link = Some(NewLink { agreement_ends_at: stagehand::clock::now_ms() + week });
-        let reply = console.request(Command::AccessRequest { creator, link, live_access: true, scopes: None }).await?;
-        let Some(ReplyResult::Request { request }) = reply.result else {
-            anyhow::bail!("request refused: {:?}", reply.error);
-        };
-        println!("sent {}; accept it as the creator, e.g.:", request.request_id);
-        println!("  curl -X POST -H 'authorization: Bearer <api-key>' -H 'content-type: application/json' \\");
-        println!(
-            "    -d '{{\"creator_id\":\"{}\"}}' http://<hub>/api/v1/access-requests/{}/accept",
-            request.creator_id, request.request_id
-        );
+    let mut room = common::Room::new(room);
+    let (mut asked, mut operated) = (false, false);
+    common::reconnecting(async |backoff| {
+        let mut console = Client::connect(&url, Wire::MsgPack, Auth::Header(token.clone())).await?;
+        match room.join(&mut console).await {
+            Err(e) if !asked && matches!(e.downcast_ref::<JoinError>(), Some(JoinError::Refused(_))) => {
+                println!("no access yet ({e}); asking {creator}");
+                ask_for_access(&mut console, &creator).await?;
+                asked = true;
+                room.join(&mut console).await?;
+            }
+            joined => _ = joined?,
+        }
+        backoff.reset();
+        if !operated {
+            operate(&mut console, &room.name).await?;
+            operated = true;
+        }
         loop {
             match console.next().await {
-                Ok(ServerMessage::Control(Control::Notification(n))) => {
-                    println!("notification: {}", n.kind);
-                    match n.kind.as_str() {
-                        "access_granted" => break,
-                        "access_declined" | "link_declined" => anyhow::bail!("the creator declined"),
-                        _ => {}
+                Ok(ServerMessage::Event(event)) if room.observe(&event) => {
+                    println!("[{}] {}", event.seq, event.body.name());
+                    if let EventBody::RoomEnded { .. } = event.body {
+                        return Ok(());
                     }
                 }
+                Ok(ServerMessage::Control(Control::Notification(n))) => println!("notification: {}", n.kind),
                 Ok(_) | Err(ClientError::Timeout) => {}
                 Err(error) => return Err(error.into()),
             }
         }
-        let joined = console.request(Command::Join { room: room.clone(), since: None }).await?;
-        anyhow::ensure!(joined.ok, "join refused: {:?}", joined.error);
+    })
+    .await
+}
+
+/// Request a link with LIVE Manager access and wait for the creator's decision.
+async fn ask_for_access(console: &mut Client, creator: &str) -> anyhow::Result<()> {
+    let week = 7 * 24 * 3600 * 1000;
+    let link = Some(NewLink { agreement_ends_at: stagehand::clock::now_ms() + week });
+    let ask = Command::AccessRequest { creator: creator.into(), link, live_access: true, scopes: None };
+    let reply = console.request(ask).await?;
+    let Some(ReplyResult::Request { request }) = reply.result else {
+        anyhow::bail!("request refused: {:?}", reply.error);
+    };
+    println!("sent {}; accept it as the creator, e.g.:", request.request_id);
+    println!("  curl -X POST -H 'authorization: Bearer <api-key>' -H 'content-type: application/json' \\");
+    println!(
+        "    -d '{{\"creator_id\":\"{}\"}}' http://<hub>/api/v1/access-requests/{}/accept",
+        request.creator_id, request.request_id
+    );
+    loop {
+        match console.next().await {
+            Ok(ServerMessage::Control(Control::Notification(n))) => {
+                println!("notification: {}", n.kind);
+                match n.kind.as_str() {
+                    "access_granted" => return Ok(()),
+                    "access_declined" | "link_declined" => anyhow::bail!("the creator declined"),
+                    _ => {}
+                }
+            }
+            Ok(_) | Err(ClientError::Timeout) => {}
+            Err(error) => return Err(error.into()),
+        }
     }
-    println!("joined {room} as support staff");
+}
+
+/// Deploy a billboard, and try to end the LIVE (refused: only the creator ends it).
+async fn operate(console: &mut Client, room: &str) -> anyhow::Result<()> {
+    println!("operating {room} as support staff");
     let billboard = Billboard {
         billboard_id: "agency-1".into(),
         title: "Free shipping tonight".into(),
@@ -62,9 +101,9 @@ async fn main() -> anyhow::Result<()> {
         image_url: None,
         link_url: None,
     };
-    let reply = console.request(Command::DeployBillboard { room: room.clone(), billboard }).await?;
+    let reply = console.request(Command::DeployBillboard { room: room.into(), billboard }).await?;
     println!("deploy_billboard → ok={} {:?}", reply.ok, reply.error.map(|e| e.code));
-    let reply = console.request(Command::EndRoom { room: room.clone() }).await?;
+    let reply = console.request(Command::EndRoom { room: room.into() }).await?;
     println!("end_room → ok={} {:?} (only the creator ends a LIVE)", reply.ok, reply.error.map(|e| e.code));
     Ok(())
 }

@@ -10,7 +10,9 @@
 //! - [`rooms`]: rooms in memory, their sequence, and the encode-once fan-out to members;
 //! - [`partner`]: Creator Partner Access — requests, decisions, grants, notifications, audit —
 //!   on the durable [`store`] (SQLite);
-//! - [`limits`], [`metrics`], [`config`], [`error`]: the supporting cast.
+//! - [`limits`], [`metrics`], [`config`], [`error`]: the supporting cast;
+//! - [`client`] and [`reconnect`]: a client of the hub, and how it comes back after a drop
+//!   (back-off, `join.since`), for the examples and the tests.
 //!
 //! Bytes → frames ([`stagehand_protocol::codec`]) → commands ([`stagehand_protocol::Command`]) →
 //! room logic ([`rooms::Room`]) → events → encoded bytes ([`rooms::fanout`]) → writer
@@ -32,6 +34,7 @@ pub mod limits;
 pub mod metrics;
 pub mod partner;
 pub mod policy;
+pub mod reconnect;
 pub mod rooms;
 pub mod server;
 pub mod store;

@@ -12,7 +12,9 @@ use crate::target::{Target, TargetKind};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::{SinkExt, Stream, StreamExt};
 use serde::Deserialize;
+use stagehand_protocol::client::Since;
 use stagehand_protocol::codec::{decode, encode};
+use stagehand_protocol::types::Snapshot;
 use stagehand_protocol::{ClientMessage, Command, Control, ReplyResult, ServerMessage, Wire};
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -69,22 +71,39 @@ impl Connector {
     /// Returns the socket and the snapshot's seq (0 for nchan). At most `max_handshakes` of these
     /// run at once, so the server's listen backlog is never flooded.
     pub async fn join(&self, n: usize, room: &str, sub: &str) -> Result<(Ws, u64)> {
+        let (ws, snapshot) = self.join_since(n, room, sub, None).await?;
+        Ok((ws, snapshot.map_or(0, |s| s.seq)))
+    }
+
+    /// [`Connector::join`] with `join.since` (Stagehand), returning the whole snapshot (`None` for
+    /// nchan), whose `recovered` says whether the missed events follow.
+    pub async fn join_since(
+        &self,
+        n: usize,
+        room: &str,
+        sub: &str,
+        since: Option<Since>,
+    ) -> Result<(Ws, Option<Snapshot>)> {
         let _permit = self.handshakes.acquire().await.context("connector closed")?;
         let token = match self.target.kind {
             TargetKind::Stagehand => Some(self.target.token(stagehand_protocol::types::Role::Viewer, sub)?),
             TargetKind::Nchan => None,
         };
         let mut ws = self.open(n, room, token.as_deref()).await?;
-        let seq = match self.target.kind {
+        let snapshot = match self.target.kind {
             TargetKind::Stagehand => {
                 let wire = self.target.wire;
                 wait_welcome(&mut ws, wire).await?;
-                let reply = request(&mut ws, wire, 1, Command::Join { room: room.to_owned(), since: None }).await?;
-                reply.map_err(|code| anyhow!("join refused: {code}"))?.unwrap_or(0)
+                let join = Command::Join { room: room.to_owned(), since };
+                match request_result(&mut ws, wire, 1, join).await? {
+                    Ok(Some(ReplyResult::Snapshot(snapshot))) => Some(snapshot),
+                    Ok(_) => bail!("join answered without a snapshot"),
+                    Err(code) => bail!("join refused: {code}"),
+                }
             }
-            TargetKind::Nchan => 0,
+            TargetKind::Nchan => None,
         };
-        Ok((ws, seq))
+        Ok((ws, snapshot))
     }
 
     /// TCP connect (bound to a source address when several are in use) and WebSocket upgrade.
@@ -153,6 +172,21 @@ pub async fn wait_welcome(ws: &mut Ws, wire: Wire) -> Result<()> {
 /// Send one request and wait for its reply. `Ok(Ok(seq))` on success (`seq` from a snapshot,
 /// comment or published result, if any); `Ok(Err(code))` when the hub refused it.
 pub async fn request(ws: &mut Ws, wire: Wire, id: u64, command: Command) -> Result<Result<Option<u64>, String>> {
+    Ok(request_result(ws, wire, id, command).await?.map(|result| match result {
+        Some(ReplyResult::Snapshot(s)) => Some(s.seq),
+        Some(ReplyResult::Comment { seq, .. } | ReplyResult::Published { seq }) => Some(seq),
+        _ => None,
+    }))
+}
+
+/// Send one request and wait for its reply: `Ok(Ok(result))` on success, `Ok(Err(code))` when the
+/// hub refused it.
+pub async fn request_result(
+    ws: &mut Ws,
+    wire: Wire,
+    id: u64,
+    command: Command,
+) -> Result<Result<Option<ReplyResult>, String>> {
     let bytes = encode(wire, &ClientMessage::new(id, command))?;
     ws.send(frame(wire, bytes)).await?;
     loop {
@@ -163,12 +197,7 @@ pub async fn request(ws: &mut Ws, wire: Wire, id: u64, command: Command) -> Resu
             if !reply.ok {
                 return Ok(Err(reply.error.map(|e| e.code.as_str().to_owned()).unwrap_or_else(|| "unknown".into())));
             }
-            let seq = match reply.result {
-                Some(ReplyResult::Snapshot(s)) => Some(s.seq),
-                Some(ReplyResult::Comment { seq, .. } | ReplyResult::Published { seq }) => Some(seq),
-                _ => None,
-            };
-            return Ok(Ok(seq));
+            return Ok(Ok(reply.result));
         }
     }
 }
@@ -241,6 +270,9 @@ pub struct PumpCtx {
     pub who: usize,
     /// Room index (for per-room delivery counts).
     pub room: usize,
+    /// After a recovered rejoin: the snapshot's seq. Events up to it are the missed ones replayed
+    /// (counted in [`Tally::replayed`], kept out of the latency histogram); 0 otherwise.
+    pub replay_until: u64,
 }
 
 /// How a pump ended.
@@ -327,13 +359,19 @@ fn on_stagehand_frame(ctx: &PumpCtx, end: &mut PumpEnd, lite: &Lite) {
         // Ephemeral: repeats the latest seq.
         "viewer_count" => {}
         _ => {
+            let mut replayed = false;
             if let Some(seq) = lite.seq {
-                if seq > end.last_seq + 1 {
+                if seq <= end.last_seq {
+                    ctx.tally.duplicates.fetch_add(1, Relaxed);
+                } else if seq > end.last_seq + 1 {
                     ctx.tally.seq_gaps.fetch_add(seq - end.last_seq - 1, Relaxed);
                 }
+                replayed = seq > end.last_seq && seq <= ctx.replay_until;
                 end.last_seq = end.last_seq.max(seq);
             }
-            if let Some(stamp) = lite.text.as_deref().and_then(payload::parse) {
+            if replayed {
+                ctx.tally.replayed(ctx.room);
+            } else if let Some(stamp) = lite.text.as_deref().and_then(payload::parse) {
                 ctx.tally.delivered(ctx.who, ctx.room, micros_since(stamp.nanos));
             }
         }

@@ -94,6 +94,10 @@ pub struct Tally {
     pub latency: Latency,
     /// Events missing between two seqs one connection saw (Stagehand only).
     pub seq_gaps: AtomicU64,
+    /// Events whose seq was not past the last one the connection saw (should be 0).
+    pub duplicates: AtomicU64,
+    /// Missed events replayed after a recovered rejoin (also counted as delivered).
+    pub replayed: AtomicU64,
     /// Frames that were not understood.
     pub undecodable: AtomicU64,
     /// Replies with `ok: true`.
@@ -111,6 +115,13 @@ impl Tally {
     pub fn delivered(&self, who: usize, room: usize, micros: u64) {
         self.delivered[room % self.delivered.len()].fetch_add(1, Ordering::Relaxed);
         self.latency.record(who, micros);
+    }
+
+    /// One missed event arrived after a recovered rejoin: delivered, but late by the outage, so
+    /// it stays out of the latency histogram.
+    pub fn replayed(&self, room: usize) {
+        self.delivered[room % self.delivered.len()].fetch_add(1, Ordering::Relaxed);
+        self.replayed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn delivered_in(&self, room: usize) -> u64 {
@@ -321,7 +332,8 @@ pub fn parse_prometheus(text: &str, wanted: &[&str]) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// Fetch `/metrics` and keep the series that say something about connections, memory and drops.
+/// Fetch `/metrics` and keep the series that say something about connections, memory, drops and
+/// recovery (`recovered_joins`, `unrecovered_joins`).
 pub async fn scrape(client: &reqwest::Client, url: &str) -> Result<BTreeMap<String, f64>> {
     let response = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
     if !response.status().is_success() {
@@ -330,7 +342,7 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> Result<BTreeMap<Stri
     let text = response.text().await?;
     Ok(parse_prometheus(
         &text,
-        &["connections", "resident_memory", "dropped", "slow", "rooms", "members", "deliveries"],
+        &["connections", "resident_memory", "dropped", "slow", "rooms", "members", "deliveries", "recovered_joins"],
     ))
 }
 

@@ -167,19 +167,38 @@ pub struct ChurnFigures {
     pub join_errors: BTreeMap<String, u64>,
 }
 
+/// What a reconnect storm cost, and whether rejoining with `since` got every missed event back.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RecoveryFigures {
     pub dropped: u64,
+    /// Viewers that rejoined (with a snapshot), recovered or not.
     pub recovered: u64,
     pub failed: u64,
     /// From the drop until the last viewer had its snapshot.
     pub all_recovered_secs: f64,
-    /// Drop → snapshot per viewer, milliseconds.
+    /// Drop → snapshot per viewer, milliseconds (includes `--offline`).
     pub recovery_ms: LatencySummary,
-    /// Σ (snapshot.seq − last seq seen before the drop).
+    /// Rejoins answered `recovered: true`: the gap was inside the room's history.
+    pub recovered_joins: u64,
+    /// Rejoins answered `recovered: false` (or without `recovered`): the gap fell out of it.
+    pub reset_joins: u64,
+    /// Σ (snapshot.seq − last seq seen before the drop) over every rejoin: the events missed
+    /// while disconnected.
     pub missed_events: u64,
+    /// The part of `missed_events` owed by recovered joins: the hub must replay all of them.
+    pub missed_in_history: u64,
+    /// Of `missed_in_history`, events that arrived after the snapshot (each counted once).
+    pub replayed: u64,
+    /// `missed_in_history − replayed`: missed events inside the history whose seq never arrived.
+    /// Must be 0.
+    pub missed_in_history_lost: u64,
+    /// The part of `missed_events` behind reset joins: out of the history, never delivered; the
+    /// client starts again from the snapshot.
+    pub missed_out_of_history: u64,
     /// Seq gaps seen after recovery (should be 0).
     pub gaps_after_recovery: u64,
+    /// Events received again after recovery (seq not past the last one seen; should be 0).
+    pub duplicates: u64,
 }
 
 impl Report {
@@ -287,8 +306,18 @@ impl Report {
             let l = &r.recovery_ms;
             let _ = writeln!(
                 out,
-                "recovery      {}/{} recovered ({} failed) in {:.2}s; per viewer ms p50 {:.1} p99 {:.1}; missed {}, gaps after {}",
-                r.recovered, r.dropped, r.failed, r.all_recovered_secs, l.p50, l.p99, r.missed_events, r.gaps_after_recovery
+                "recovery      {}/{} rejoined ({} failed) in {:.2}s; per viewer ms p50 {:.1} p99 {:.1}",
+                r.recovered, r.dropped, r.failed, r.all_recovered_secs, l.p50, l.p99
+            );
+            let _ = writeln!(
+                out,
+                "  recovered   {} joins: {} missed events in history, {} replayed, {} never arrived",
+                r.recovered_joins, r.missed_in_history, r.replayed, r.missed_in_history_lost
+            );
+            let _ = writeln!(
+                out,
+                "  reset       {} joins: {} missed events out of history; gaps after {}, duplicates {}",
+                r.reset_joins, r.missed_out_of_history, r.gaps_after_recovery, r.duplicates
             );
         }
         if !self.outcomes.is_empty() {

@@ -80,6 +80,11 @@ async fn wait_healthy(addr: &str, path: &str, child: &mut Child, timeout: Durati
 }
 
 async fn start_hub() -> Server {
+    start_hub_with(&[]).await
+}
+
+/// The hub with `extra` command-line flags.
+async fn start_hub_with(extra: &[&str]) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(stagehand_bin())
@@ -87,6 +92,7 @@ async fn start_hub() -> Server {
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .args(["--comment-rate", "100", "--comment-burst", "100"])
+        .args(extra)
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -204,14 +210,71 @@ async fn comments_churn_and_reconnect_against_the_hub() {
     assert_eq!((churn.joins_attempted, churn.joins_ok), (10, 10), "{}", report.summary());
     assert_eq!(report.delivery.as_ref().map(|d| d.lost), Some(0), "{}", report.summary());
 
-    let args = ["reconnect-storm", "--viewers", "10", "--rate", "20", "--duration", "1.5", "--storm-at", "0.5"];
-    let (report, _) = harness(&hub, "stagehand", &args).await;
-    let recovery = report.recovery.as_ref().expect("recovery section");
-    assert_eq!((recovery.dropped, recovery.recovered), (10, 10), "{}", report.summary());
-    assert_eq!(recovery.gaps_after_recovery, 0);
+    reconnect_storm_inside_the_history(&hub).await;
+}
+
+/// Every viewer drops for 0.5 s, well inside the room's history (1,000 events / 5 minutes; 20
+/// events/s here), and rejoins with `since`: every join recovers and every missed event arrives,
+/// once.
+async fn reconnect_storm_inside_the_history(hub: &Server) {
+    let args = [
+        "reconnect-storm",
+        "--viewers",
+        "10",
+        "--rate",
+        "20",
+        "--duration",
+        "2",
+        "--storm-at",
+        "0.5",
+        "--offline",
+        "0.5",
+    ];
+    let (report, json) = harness(hub, "stagehand", &args).await;
+    let r = report.recovery.as_ref().expect("recovery section");
+    let summary = report.summary();
+    assert_eq!((r.dropped, r.recovered, r.failed), (10, 10, 0), "{summary}");
+    assert_eq!((r.recovered_joins, r.reset_joins), (10, 0), "{summary}");
+    assert!(r.missed_in_history > 0, "the viewers were away while events were published: {summary}");
+    assert_eq!((r.missed_out_of_history, r.missed_events), (0, r.missed_in_history), "{summary}");
+    assert_eq!((r.replayed, r.missed_in_history_lost), (r.missed_in_history, 0), "{summary}");
+    assert_eq!((r.gaps_after_recovery, r.duplicates), (0, 0), "{summary}");
     let delivery = report.delivery.as_ref().expect("delivery section");
-    // Whatever was not delivered was missed during the storm, and counted as such.
-    assert!(delivery.delivered + recovery.missed_events >= delivery.expected, "{}", report.summary());
+    assert_eq!((delivery.delivered, delivery.lost), (delivery.expected, 0), "{summary}");
+    for key in
+        ["recovered_joins", "reset_joins", "missed_in_history", "missed_in_history_lost", "missed_out_of_history"]
+    {
+        assert!(json["recovery"].get(key).is_some(), "JSON recovery lacks {key}");
+    }
+}
+
+/// A hub that keeps only 3 events of history, and viewers away for 1 s at 20 events/s: every
+/// rejoin is a reset, and the events missed are reported as out of the history, not lost silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_storm_beyond_the_history_against_the_hub() {
+    let hub = start_hub_with(&["--history-size", "3"]).await;
+    let args = [
+        "reconnect-storm",
+        "--viewers",
+        "10",
+        "--rate",
+        "20",
+        "--duration",
+        "2.5",
+        "--storm-at",
+        "0.5",
+        "--offline",
+        "1",
+    ];
+    let (report, _) = harness(&hub, "stagehand", &args).await;
+    let r = report.recovery.as_ref().expect("recovery section");
+    let summary = report.summary();
+    assert_eq!((r.recovered, r.recovered_joins, r.reset_joins), (10, 0, 10), "{summary}");
+    assert!(r.missed_out_of_history > 10 * 3, "{summary}");
+    assert_eq!((r.missed_in_history, r.replayed, r.missed_events), (0, 0, r.missed_out_of_history), "{summary}");
+    assert_eq!((r.gaps_after_recovery, r.duplicates), (0, 0), "{summary}");
+    let delivery = report.delivery.as_ref().expect("delivery section");
+    assert_eq!(delivery.delivered + r.missed_out_of_history, delivery.expected, "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,7 +93,7 @@ impl MemoryBroker {
             streams: DashMap::new(),
             retention,
             deliver: OnceLock::new(),
-            instance: rand::random(),
+            instance: fastrand::u64(..),
             next_epoch: AtomicU64::new(1),
         }
     }

@@ -101,7 +101,14 @@ pub async fn run(args: ChurnArgs) -> Result<Report> {
                 Ok((mut ws, seq)) => {
                     counters.ok.fetch_add(1, Relaxed);
                     counters.join_latency.record(j, t.elapsed().as_micros() as u64);
-                    let ctx = PumpCtx { kind: run.target.kind, wire: run.target.wire, tally, who: n, room: 0 };
+                    let ctx = PumpCtx {
+                        kind: run.target.kind,
+                        wire: run.target.wire,
+                        tally,
+                        who: n,
+                        room: 0,
+                        replay_until: 0,
+                    };
                     let _ = tokio::time::timeout(dwell, client::pump(&mut ws, &ctx, seq, &stop)).await;
                     if ws.close(None).await.is_ok() {
                         counters.left.fetch_add(1, Relaxed);

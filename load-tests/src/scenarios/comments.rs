@@ -152,7 +152,7 @@ fn spawn_commenter(
         counters.joined.fetch_add(1, Relaxed);
         let _ = ready.send(Ready { room: 0, result: Ok(()) });
         let (mut sink, mut stream) = ws.split();
-        let ctx = PumpCtx { kind: run.target.kind, wire: run.target.wire, tally, who: n, room: 0 };
+        let ctx = PumpCtx { kind: run.target.kind, wire: run.target.wire, tally, who: n, room: 0, replay_until: 0 };
         let reader_stop = stop.clone();
         let reader = tokio::spawn(async move { client::pump(&mut stream, &ctx, seq, &reader_stop).await });
         tokio::select! {

@@ -127,7 +127,14 @@ impl Run {
                 Err(code) => bail!("start_room {room} refused: {code}"),
             }
         }
-        let ctx = PumpCtx { kind: self.target.kind, wire, tally: Arc::new(Tally::new(1)), who: usize::MAX, room: 0 };
+        let ctx = PumpCtx {
+            kind: self.target.kind,
+            wire,
+            tally: Arc::new(Tally::new(1)),
+            who: usize::MAX,
+            room: 0,
+            replay_until: 0,
+        };
         let (rooms, stop) = (self.rooms.clone(), stop.clone());
         Ok(Some(tokio::spawn(async move {
             let end = client::pump(&mut ws, &ctx, 0, &stop).await;
@@ -155,7 +162,7 @@ impl Run {
         start_seq: u64,
         stop: &CancellationToken,
     ) -> JoinHandle<PumpEnd> {
-        let ctx = PumpCtx { kind: self.target.kind, wire: self.target.wire, tally, who, room };
+        let ctx = PumpCtx { kind: self.target.kind, wire: self.target.wire, tally, who, room, replay_until: 0 };
         let stop = stop.clone();
         tokio::spawn(async move { client::pump(&mut ws, &ctx, start_seq, &stop).await })
     }
@@ -182,7 +189,14 @@ impl Run {
                     match joined {
                         Ok((mut ws, seq)) => {
                             let _ = ready.send(Ready { room, result: Ok(()) });
-                            let ctx = PumpCtx { kind: run.target.kind, wire: run.target.wire, tally, who: i, room };
+                            let ctx = PumpCtx {
+                                kind: run.target.kind,
+                                wire: run.target.wire,
+                                tally,
+                                who: i,
+                                room,
+                                replay_until: 0,
+                            };
                             client::pump(&mut ws, &ctx, seq, &stop).await
                         }
                         Err(e) => {
