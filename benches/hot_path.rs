@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use stagehand::config::Config;
-use stagehand::conn::outbox::{Outbox, Shared};
+use stagehand::delivery::outbox::{Outbox, Shared};
 use stagehand::metrics::Metrics;
 use stagehand::rooms::features::backend;
 use stagehand::rooms::{Audience, Rooms};

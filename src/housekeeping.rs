@@ -1,7 +1,8 @@
 //! Once-a-second housekeeping, above rooms and partner access: broadcast changed viewer counts
 //! (throttled, so a join storm costs one event per room per interval), close agency staff whose
 //! access ended (so an agreement's end takes its connections within a second), reclaim abandoned
-//! rooms (telling their creators), and forget rooms that ended a while ago.
+//! rooms (telling their creators), and forget rooms that ended a while ago; and, on its own
+//! interval, prune the store by the configured retention.
 
 use crate::partner::inboxes::user_inbox;
 use crate::partner::Partner;
@@ -40,5 +41,28 @@ fn reclaim(rooms: &Rooms, partner: &Arc<Partner>) {
         tracing::info!(room = %room.id, reason = reason.as_str(), "reclaimed a room");
         let data = json!({ "room": room.id, "reason": reason.as_str() });
         partner.notify_later(user_inbox(&room.creator.id), "room_reclaimed", data);
+    }
+}
+
+/// Prune the store by the configured retention at start and then every `store_prune_interval_ms`,
+/// until shutdown.
+pub async fn prune_periodically(
+    partner: Arc<Partner>,
+    config: Arc<crate::config::Config>,
+    shutdown: CancellationToken,
+) {
+    let every = Duration::from_millis(config.store_prune_interval_ms);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match partner.prune(config.retention()).await {
+            Ok(pruned) if pruned != crate::store::Pruned::default() => tracing::info!(?pruned, "store pruned"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(?error, "store pruning failed; retrying at the next tick"),
+        }
     }
 }

@@ -3,7 +3,7 @@
 use crate::auth::TokenKeys;
 use crate::commands::Services;
 use crate::config::Config;
-use crate::conn::outbox::{ConnId, Outbox};
+use crate::delivery::outbox::{ConnId, Outbox};
 use crate::metrics::Metrics;
 use crate::partner::grants::GrantCache;
 use crate::partner::inboxes::{Inboxes, Unread};
@@ -90,7 +90,7 @@ impl Hub {
         let shared = outbox.shared().clone();
         self.connections.insert(outbox.id, outbox);
         if self.shutdown.is_cancelled() {
-            shared.close(CloseCode::GOING_AWAY, crate::conn::outbox::GOING_AWAY_TEXT);
+            shared.close(CloseCode::GOING_AWAY, crate::delivery::outbox::GOING_AWAY_TEXT);
         }
     }
 
@@ -101,7 +101,7 @@ impl Hub {
     /// Close every connection with 1001 "going away": reconnect with back-off (shutdown).
     pub fn close_all(&self) {
         for entry in self.connections.iter() {
-            entry.value().close(CloseCode::GOING_AWAY, crate::conn::outbox::GOING_AWAY_TEXT);
+            entry.value().close(CloseCode::GOING_AWAY, crate::delivery::outbox::GOING_AWAY_TEXT);
         }
     }
 
@@ -111,7 +111,7 @@ impl Hub {
     /// The schedule follows tokio's clock, so paused-time tests drive it exactly.
     pub async fn heartbeat(self: Arc<Self>) {
         let interval = Duration::from_millis(self.config.heartbeat_ms);
-        let ping: crate::conn::outbox::Frame = Arc::new(axum::extract::ws::Message::Ping(Default::default()));
+        let ping: crate::delivery::outbox::Frame = Arc::new(axum::extract::ws::Message::Ping(Default::default()));
         let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -40,7 +40,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningHub> {
         hub.shutdown.clone(),
     ));
     tokio::spawn(hub.clone().heartbeat());
-    tokio::spawn(crate::partner::prune_periodically(hub.clone()));
+    tokio::spawn(housekeeping::prune_periodically(hub.partner.clone(), hub.config.clone(), hub.shutdown.clone()));
     let router = crate::http::router(hub.clone());
     // Events are small and latency matters: no Nagle delay on accepted sockets.
     let send_buffer = hub.config.send_buffer_bytes;

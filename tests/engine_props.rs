@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use stagehand::auth::{AgencyClaim, Identity};
 use stagehand::broker::Streams;
 use stagehand::commands::{self, Caller};
-use stagehand::conn::outbox::{Frame, Outbox, Shared};
+use stagehand::delivery::outbox::{Frame, Outbox, Shared};
 use stagehand::rooms::features::RoomState;
 use stagehand::{Config, Hub};
 use stagehand_protocol::client::Since;

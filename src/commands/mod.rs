@@ -21,7 +21,7 @@ mod partner;
 
 use crate::auth::Identity;
 use crate::config::Config;
-use crate::conn::outbox::Outbox;
+use crate::delivery::outbox::Outbox;
 use crate::error::{HubError, HubResult};
 use crate::limits::Limiters;
 use crate::metrics::Metrics;

@@ -3,24 +3,22 @@
 //! - `upgrade.rs`: the HTTP handshake (wire format, bearer token, buffer sizes);
 //! - `session.rs`: the reader — authentication, decoding, dispatching requests, replies;
 //! - `writer.rs`: the writer task — batching queued frames onto the socket, pings, the close frame;
-//! - `outbox.rs`: the bounded queue between them, which rooms also use;
 //! - `read_error.rs`: the close code a failed read earns (or none, for a dead socket).
 //!
 //! The socket is split: the session reads, the writer writes, and the two share only the queue
 //! and a kill signal. Whichever ends first kills the connection and the other follows. Every
 //! connection is also in the hub's registry, for heartbeats and shutdown.
 
-pub mod outbox;
 pub mod read_error;
 pub mod session;
 pub mod upgrade;
 pub mod writer;
 
 use crate::auth::{Identity, TokenError};
+use crate::delivery::outbox::{Outbox, Shared};
 use crate::hub::Hub;
 use axum::extract::ws::WebSocket;
 use futures::StreamExt;
-use outbox::{Outbox, Shared};
 use stagehand_protocol::Wire;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,11 +7,11 @@
 //! cap of 4× the limit, invalid UTF-8, a protocol violation) ends the session with the close code
 //! [`super::read_error`] gives it.
 
-use super::outbox::{ConnId, Outbox, Shared, Task};
 use super::read_error::{self, ReadFailure};
 use crate::auth::{Identity, TokenError};
 use crate::commands::{self, Caller};
 use crate::delivery::frame::encode_frame;
+use crate::delivery::outbox::{ConnId, Outbox, Shared, Task};
 use crate::hub::Hub;
 use crate::partner::inboxes::inbox_of;
 use axum::extract::ws::{Message, WebSocket};

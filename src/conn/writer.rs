@@ -6,7 +6,7 @@
 //! the hub's heartbeat sweep ([`crate::hub::Hub::heartbeat`]), so a wake-up costs one queue
 //! receive and one flag check.
 
-use super::outbox::{Frame, Shared, Task};
+use crate::delivery::outbox::{Frame, Shared, Task};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::SplitSink;
 use futures::SinkExt;

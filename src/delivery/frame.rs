@@ -1,6 +1,6 @@
 //! Encoding a server message as a WebSocket frame of a connection's wire format.
 
-use crate::conn::outbox::Frame;
+use super::outbox::Frame;
 use axum::extract::ws::{Message, Utf8Bytes};
 use stagehand_protocol::server::ServerMessage;
 use stagehand_protocol::{codec, Wire};

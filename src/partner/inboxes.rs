@@ -10,8 +10,8 @@
 //! Notifications are never dropped: they are queued as frames that must not be lost, so a
 //! connection whose queue is full is closed as a slow consumer (and reads them on reconnect).
 
-use crate::conn::outbox::{ConnId, Frame, Outbox};
 use crate::delivery::frame::encode_frame;
+use crate::delivery::outbox::{ConnId, Frame, Outbox};
 use crate::store::Notified;
 use dashmap::DashMap;
 use stagehand_protocol::server::{Control, NotificationsRemaining, ServerMessage};
@@ -140,7 +140,7 @@ impl Inboxes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::outbox::Shared;
+    use crate::delivery::outbox::Shared;
     use stagehand_protocol::codec;
     use stagehand_protocol::Wire;
     use tokio::sync::mpsc;

@@ -254,25 +254,6 @@ impl Partner {
     }
 }
 
-/// Prune the store by the configured retention at start and then every `store_prune_interval_ms`,
-/// until shutdown.
-pub async fn prune_periodically(hub: Arc<crate::hub::Hub>) {
-    let every = std::time::Duration::from_millis(hub.config.store_prune_interval_ms);
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = hub.shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match hub.partner.prune(hub.config.retention()).await {
-            Ok(pruned) if pruned != Pruned::default() => tracing::info!(?pruned, "store pruned"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(?error, "store pruning failed; retrying at the next tick"),
-        }
-    }
-}
-
 /// Refusal for an agency command when access is not live, with the reason.
 pub fn access_error(access: &Access) -> HubError {
     match access {

@@ -5,8 +5,8 @@
 //! receives the same [`Frame`] (a shared pointer to the encoded message): a reference-count bump. The
 //! delivery loop is a plain synchronous `try_send` per member; it never waits.
 
-use crate::conn::outbox::{ConnId, Delivery, Frame, Outbox};
 use crate::delivery::frame::encode_frame;
+use crate::delivery::outbox::{ConnId, Delivery, Frame, Outbox};
 use stagehand_protocol::server::{Event, ServerMessage};
 use stagehand_protocol::Wire;
 

@@ -21,7 +21,7 @@ pub mod presence;
 
 use super::{Room, Rooms};
 use crate::auth::Identity;
-use crate::conn::outbox::Outbox;
+use crate::delivery::outbox::Outbox;
 use crate::error::{HubError, HubResult};
 use stagehand_protocol::server::{Event, ReplyResult};
 use stagehand_protocol::types::{Actor, Operator};
