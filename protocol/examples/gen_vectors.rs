@@ -52,10 +52,15 @@ pub fn vectors_dir() -> PathBuf {
 // ---- sample nouns ------------------------------------------------------------------------------
 
 const ROOM: &str = "spring-sale";
-/// 2025-10-14T00:00:00Z, in milliseconds.
+/// 2025-10-14T00:00:00Z, in milliseconds: when the vectors' events happen.
 const T0: Millis = 1_760_400_000_000;
+/// 2100-01-01T00:00:00Z: the end of the linking agreement. Timestamps a client sends must be in
+/// the future for a hub to accept them as-is, so they are far in the future.
+const AGREEMENT_ENDS_AT: Millis = 4_102_444_800_000;
+/// 2100-01-01T01:00:00Z: the LIVE's planned start (sent in `schedule_room`, so in the future too).
+const STARTS_AT: Millis = 4_102_448_400_000;
 /// A sample token: the right shape, not a valid signature.
-const TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1LXZpZXdlci03IiwibmFtZSI6IlNhbSIsInJvbGUiOiJ2aWV3ZXIiLCJleHAiOjE3NjA0MDM2MDB9.c2lnbmF0dXJlLW5vdC12YWxpZA";
+const TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1LXZpZXdlci03IiwibmFtZSI6IlNhbSIsInJvbGUiOiJ2aWV3ZXIiLCJleHAiOjQxMDI0NDQ4MDB9.c2lnbmF0dXJlLW5vdC12YWxpZA";
 
 fn creator() -> Actor {
     Actor { id: "u-creator-1".into(), name: "Mia".into() }
@@ -90,7 +95,7 @@ fn request_info() -> AccessRequestInfo {
         requested_by: "u-staff-3".into(),
         scopes: Scope::ALL.to_vec(),
         link_id: "lnk-77".into(),
-        agreement_ends_at: T0 + 180 * 86_400_000,
+        agreement_ends_at: AGREEMENT_ENDS_AT,
         created_at: T0,
         decided_at: None,
     }
@@ -103,7 +108,7 @@ fn link_info() -> LinkInfo {
         agency_id: "ag-42".into(),
         agency_name: "Zorilla Marketing".into(),
         status: LinkStatus::Active,
-        agreement_ends_at: T0 + 180 * 86_400_000,
+        agreement_ends_at: AGREEMENT_ENDS_AT,
         created_at: T0,
     }
 }
@@ -118,7 +123,7 @@ fn grant_info() -> GrantInfo {
         scopes: vec![Scope::Moderation, Scope::Billboards, Scope::Scheduling],
         status: GrantStatus::Active,
         granted_at: T0 + 3_600_000,
-        expires_at: T0 + 180 * 86_400_000,
+        expires_at: AGREEMENT_ENDS_AT,
     }
 }
 
@@ -154,7 +159,7 @@ fn snapshot_public() -> Snapshot {
         state: RoomState::Live,
         title: "Spring sale".into(),
         creator: creator(),
-        starts_at: Some(T0 + 3_600_000),
+        starts_at: Some(STARTS_AT),
         billboard: Some(billboard()),
         viewer_count: 1_204,
         seq: 57,
@@ -235,6 +240,16 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                 },
             ),
         ),
+        (
+            "client_join_since_viewer",
+            client(
+                3,
+                Command::Join {
+                    room: room(),
+                    since: Some(Since { seq: 57, epoch: "e-7f3a91c2".into(), staff_seq: None }),
+                },
+            ),
+        ),
         ("client_leave", client(4, Command::Leave { room: room() })),
         ("client_comment", client(5, Command::Comment { room: room(), text: "Is the blue one in stock?".into() })),
         ("client_start_room", client(6, Command::StartRoom { room: room(), title: Some("Spring sale".into()) })),
@@ -242,7 +257,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         ("client_end_room", client(8, Command::EndRoom { room: room() })),
         (
             "client_schedule_room",
-            client(9, Command::ScheduleRoom { room: room(), title: "Spring sale".into(), starts_at: T0 + 3_600_000 }),
+            client(9, Command::ScheduleRoom { room: room(), title: "Spring sale".into(), starts_at: STARTS_AT }),
         ),
         ("client_deploy_billboard", client(10, Command::DeployBillboard { room: room(), billboard: billboard() })),
         (
@@ -281,7 +296,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                 15,
                 Command::AccessRequest {
                     creator: "u-creator-1".into(),
-                    link: Some(NewLink { agreement_ends_at: T0 + 180 * 86_400_000 }),
+                    link: Some(NewLink { agreement_ends_at: AGREEMENT_ENDS_AT }),
                     live_access: true,
                     scopes: None,
                 },
@@ -293,7 +308,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                 16,
                 Command::AccessRequest {
                     creator: "u-creator-1".into(),
-                    link: Some(NewLink { agreement_ends_at: T0 + 180 * 86_400_000 }),
+                    link: Some(NewLink { agreement_ends_at: AGREEMENT_ENDS_AT }),
                     live_access: false,
                     scopes: None,
                 },
@@ -350,6 +365,14 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
             ),
         ),
         (
+            "reply_snapshot_recovered",
+            ok(3, ReplyResult::Snapshot(Snapshot { seq: 59, recovered: Some(true), ..snapshot_public() })),
+        ),
+        (
+            "reply_snapshot_not_recovered",
+            ok(3, ReplyResult::Snapshot(Snapshot { seq: 59, recovered: Some(false), ..snapshot_public() })),
+        ),
+        (
             "reply_snapshot_scheduled",
             ok(
                 9,
@@ -357,7 +380,8 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                     state: RoomState::Scheduled,
                     billboard: None,
                     viewer_count: 0,
-                    seq: 0,
+                    // `schedule_room` published `room_scheduled`, the room's first event.
+                    seq: 1,
                     staff_seq: Some(0),
                     staff: Some(vec![]),
                     ..snapshot_public()
@@ -428,14 +452,17 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                 Some(5),
                 ErrorBody {
                     code: ErrorCode::RateLimited,
-                    message: "too many comments".into(),
-                    retry_after_ms: Some(1_500),
+                    message: "over the connection comment rate limit".into(),
+                    retry_after_ms: Some(500),
                 },
             )),
         ),
         (
             "reply_error_forbidden",
-            reply(Reply::err(Some(8), ErrorBody::new(ErrorCode::Forbidden, "only the creator can end a LIVE"))),
+            reply(Reply::err(
+                Some(8),
+                ErrorBody::new(ErrorCode::Forbidden, "only the creator can start or end a LIVE"),
+            )),
         ),
         (
             "reply_error_no_id",
@@ -467,9 +494,9 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         // ---- room events ---------------------------------------------------------------------
         (
             "event_room_scheduled",
-            event(1, 60_000, EventBody::RoomScheduled { title: "Spring sale".into(), starts_at: T0 + 3_600_000 }),
+            event(1, 60_000, EventBody::RoomScheduled { title: "Spring sale".into(), starts_at: STARTS_AT }),
         ),
-        ("event_room_started", event(1, 3_600_000, EventBody::RoomStarted { title: "Spring sale".into() })),
+        ("event_room_started", event(2, 3_600_000, EventBody::RoomStarted { title: "Spring sale".into() })),
         ("event_room_ended", event(65, 10_800_000, EventBody::RoomEnded { reason: EndReason::Creator })),
         ("event_room_ended_shutdown", event(65, 10_800_000, EventBody::RoomEnded { reason: EndReason::Shutdown })),
         ("event_room_ended_reclaimed", event(65, 10_800_000, EventBody::RoomEnded { reason: EndReason::Reclaimed })),
