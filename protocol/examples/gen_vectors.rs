@@ -204,7 +204,7 @@ fn staff_event(seq: u64, staff_seq: u64, ts_offset: Millis, body: EventBody) -> 
 pub fn vectors() -> Vec<(&'static str, Vector)> {
     let room = || ROOM.to_string();
     let agency_comment = EventBody::Comment {
-        comment_id: 120,
+        comment_id: 59,
         author: creator(),
         text: "Use code SPRING30 at checkout!".into(),
         operator: Some(operator()),
@@ -277,7 +277,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
             ),
         ),
         ("client_remove_billboard", client(12, Command::RemoveBillboard { room: room() })),
-        ("client_delete_comment", client(13, Command::DeleteComment { room: room(), comment_id: 118 })),
+        ("client_delete_comment", client(13, Command::DeleteComment { room: room(), comment_id: 58 })),
         (
             "client_access_request",
             client(
@@ -388,7 +388,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                 }),
             ),
         ),
-        ("reply_comment", ok(5, ReplyResult::Comment { comment_id: 119, seq: 58 })),
+        ("reply_comment", ok(5, ReplyResult::Comment { comment_id: 58, seq: 58 })),
         ("reply_published", ok(10, ReplyResult::Published { seq: 63 })),
         ("reply_pong", ok(2, ReplyResult::Pong { server_time: T0 + 1_234 })),
         ("reply_request", ok(15, ReplyResult::Request { request: request_info() })),
@@ -506,7 +506,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                 58,
                 7_000_000,
                 EventBody::Comment {
-                    comment_id: 119,
+                    comment_id: 58,
                     author: viewer(),
                     text: "Is the blue one in stock?".into(),
                     operator: None,
@@ -517,14 +517,14 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         ("event_comment_public", event(59, 7_010_000, agency_comment.for_viewers())),
         (
             "event_comment_deleted",
-            event(60, 7_020_000, EventBody::CommentDeleted { comment_id: 118, by: creator(), operator: None }),
+            event(60, 7_020_000, EventBody::CommentDeleted { comment_id: 58, by: creator(), operator: None }),
         ),
         (
             "event_comment_deleted_staff",
             event(
                 60,
                 7_020_000,
-                EventBody::CommentDeleted { comment_id: 118, by: creator(), operator: Some(operator()) },
+                EventBody::CommentDeleted { comment_id: 58, by: creator(), operator: Some(operator()) },
             ),
         ),
         (
