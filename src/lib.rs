@@ -1,22 +1,32 @@
 //! Stagehand: a real-time WebSocket hub for live-commerce rooms.
 //!
 //! # Layout — the data path, in file order
-//! - [`server`]: bind, serve, shut down gracefully;
+//! - [`server`]: bind, serve, shut down gracefully; [`hub`]: what every connection and HTTP
+//!   handler shares;
 //! - [`http`]: the HTTP side of the one port (`/healthz`, `/readyz`, `/metrics`, `/api/v1`);
-//! - [`conn`]: one WebSocket connection — handshake, the reading session, the batching writer,
-//!   and the bounded outbox between them;
+//! - [`conn`]: one WebSocket connection — handshake, the reading session, the batching writer;
 //! - [`auth`]: verifying platform tokens into an [`auth::Identity`];
-//! - [`commands`]: each request → rate limit → [`policy`] (role × command table) → its handler;
-//! - [`rooms`]: rooms in memory, their sequence, and the encode-once fan-out to members;
+//! - [`commands`]: each request → the sender's rate limit → the room exists → [`policy`] (role ×
+//!   command × grant table) → membership → the room's rate limit → its handler;
+//! - [`rooms`]: rooms in memory — one module per room feature (`rooms::features`), each room's
+//!   state, members and joins with recovery (`rooms::room`), the encode-once fan-out
+//!   (`rooms::fanout`);
+//! - [`broker`]: each room's `seq`/`staff_seq`, epoch and bounded history, and the one local
+//!   entry point published events come back through (memory broker now);
+//! - [`delivery`]: the bounded per-connection outbox and frame encoding, shared by rooms, inboxes
+//!   and sessions;
 //! - [`partner`]: Creator Partner Access — requests, decisions, grants, notifications, audit —
 //!   on the durable [`store`] (SQLite);
-//! - [`limits`], [`metrics`], [`config`], [`error`]: the supporting cast;
+//! - [`housekeeping`]: once a second, viewer counts, access expiry, reclaiming abandoned rooms,
+//!   forgetting ended ones; store pruning on its own interval;
+//! - [`limits`], [`metrics`], [`config`], [`clock`], [`error`]: the supporting cast;
 //! - [`client`] and [`reconnect`]: a client of the hub, and how it comes back after a drop
 //!   (back-off, `join.since`), for the examples and the tests.
 //!
 //! Bytes → frames ([`stagehand_protocol::codec`]) → commands ([`stagehand_protocol::Command`]) →
-//! room logic ([`rooms::Room`]) → events → encoded bytes ([`rooms::fanout`]) → writer
-//! ([`conn::writer`]). Only the writer touches a socket's sink.
+//! room features ([`rooms::features`]) → the broker ([`broker::Broker`]: seq, history) → the room
+//! ([`rooms::Room::apply`]) → encoded bytes ([`rooms::fanout`]) → the outbox
+//! ([`delivery::outbox`]) → writer ([`conn::writer`]). Only the writer touches a socket's sink.
 
 pub mod auth;
 pub mod broker;
