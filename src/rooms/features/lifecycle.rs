@@ -52,8 +52,9 @@ pub fn require_live(state: &RoomState) -> HubResult<()> {
 /// right after `room_started`: its snapshot is the room at that event.
 pub fn start(ctx: &mut Ctx<'_>, id: &str, title: Option<&str>) -> HubResult<Outcome> {
     check_title(title)?;
+    // Checked before the room is created, so a refused start leaves nothing behind.
+    super::presence::check_room_limit(ctx, ctx.rooms.find(id).as_ref())?;
     let room = ctx.rooms.get_or_create(id, &ctx.identity.user, title)?;
-    super::presence::check_room_limit(ctx, &room)?;
     let op = room.op();
     let title = op.read(|state| match state.lifecycle.phase {
         Phase::Live => Err(HubError::conflict("the room is already live")),

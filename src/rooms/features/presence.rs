@@ -40,12 +40,13 @@ pub fn audience(ctx: &Ctx<'_>, room: &Room) -> Audience {
     }
 }
 
-/// The connection may be in at most `max_rooms` rooms.
-pub fn check_room_limit(ctx: &mut Ctx<'_>, room: &Arc<Room>) -> HubResult<()> {
+/// The connection may be in at most `max_rooms` rooms (`room`: the one it is about to join, if
+/// it exists yet).
+pub fn check_room_limit(ctx: &mut Ctx<'_>, room: Option<&Arc<Room>>) -> HubResult<()> {
     let id = ctx.outbox.id;
     // Rooms that ended (or dropped this connection as slow) no longer count against the limit.
     ctx.joined.retain(|r| r.is_member(id));
-    let already = ctx.joined.iter().any(|r| Arc::ptr_eq(r, room));
+    let already = room.is_some_and(|room| ctx.joined.iter().any(|r| Arc::ptr_eq(r, room)));
     if !already && ctx.joined.len() >= ctx.max_rooms {
         return Err(HubError::unavailable("joined the most rooms one connection may"));
     }
@@ -56,7 +57,7 @@ pub fn check_room_limit(ctx: &mut Ctx<'_>, room: &Arc<Room>) -> HubResult<()> {
 /// events, then live ones. Agency staff joining for the first time on this connection announce
 /// `staff_joined` after their snapshot.
 pub fn join(ctx: &mut Ctx<'_>, room: &Arc<Room>, since: Option<&Since>) -> HubResult<Outcome> {
-    check_room_limit(ctx, room)?;
+    check_room_limit(ctx, Some(room))?;
     let audience = audience(ctx, room);
     let operator = ctx.identity.operator();
     let first = room.join(ctx.outbox, audience, operator.clone(), since, ctx.request_id);
