@@ -361,9 +361,13 @@ async fn notifications_of(hub: &TestHub, creator: &str, kind: &str) -> Vec<serde
 
 /// Poll the creator's inbox until it holds a notification of `kind`.
 async fn until_notified(hub: &TestHub, creator: &str, kind: &str) {
-    while notifications_of(hub, creator, kind).await.is_empty() {
-        sleep(Duration::from_millis(5)).await;
-    }
+    let poll = async {
+        while notifications_of(hub, creator, kind).await.is_empty() {
+            sleep(Duration::from_millis(5)).await;
+        }
+    };
+    // Only a bound on a hang: the poll ends as soon as the notification is stored.
+    timeout(Duration::from_secs(60), poll).await.unwrap_or_else(|_| panic!("no `{kind}` notification"));
 }
 
 #[tokio::test]
