@@ -53,8 +53,10 @@ struct Member {
     operator: Option<Operator>,
 }
 
-/// A joiner whose missed events are being fetched: live events wait in `buffer`.
+/// A joiner whose missed events are being fetched: out of the fan-out until they are sent, its
+/// live events wait in `buffer`.
 struct Recovering {
+    member: Member,
     audience: Audience,
     buffer: Vec<Arc<Event>>,
     overflowed: bool,
@@ -225,12 +227,14 @@ impl Room {
             Self::note_creator(&mut inner, self.clock.now_ms());
             return first;
         };
-        // 1. Become a member whose live events wait, so none is missed or sent twice…
+        // 1. Take the member out of the fan-out while its live events wait in a buffer, so none
+        //    is missed, sent twice or sent before the reply…
         let first = {
             let mut inner = self.lock();
-            let first = Self::insert(&mut inner, id, member, audience);
-            inner.recovering.insert(id, Recovering { audience, buffer: Vec::new(), overflowed: false });
-            first
+            let was_member = inner.viewers.remove(&id).is_some() || inner.staff.remove(&id).is_some();
+            inner.departed.remove(&id);
+            inner.recovering.insert(id, Recovering { member, audience, buffer: Vec::new(), overflowed: false });
+            !was_member
         };
         // 2. …fetch what was missed without holding the room (the broker takes its own lock)…
         let streams = match audience {
@@ -238,14 +242,16 @@ impl Room {
             Audience::Viewers => Streams::Room,
         };
         let history = self.broker.history(&self.id, since, streams, self.clock.now_ms());
-        // 3. …then send the snapshot, the missed events, and what arrived meanwhile, in order.
+        // 3. …then make it a member again and send the snapshot, the missed events, and what
+        //    arrived meanwhile, in order, before any later event can reach it.
         let mut inner = self.lock();
-        let pending = inner.recovering.remove(&id);
-        let still_member = inner.viewers.contains_key(&id) || inner.staff.contains_key(&id);
-        let history = match (pending, still_member) {
-            (Some(p), true) if !p.overflowed => history.map(|events| (events, p.buffer)),
-            _ => Err(Gap::Evicted),
+        let (member, history) = match inner.recovering.remove(&id) {
+            Some(p) if !p.overflowed => (p.member, history.map(|events| (events, p.buffer))),
+            Some(p) => (p.member, Err(Gap::TooMany)),
+            // The room ended meanwhile (which clears every member): nothing to recover into.
+            None => (Member { outbox: outbox.clone(), operator: None }, Err(Gap::Evicted)),
         };
+        Self::insert(&mut inner, id, member, audience);
         let replay = history.and_then(|(missed, buffered)| {
             let replay = replay_order(&inner.applied, missed, buffered);
             // The replay is not droppable: it must fit the connection's queue with the reply.
