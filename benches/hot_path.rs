@@ -43,7 +43,7 @@ const QUEUE: usize = 256;
 fn fanout_bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("fanout");
     group.measurement_time(Duration::from_secs(5));
-    for members in [1_000usize, 5_000] {
+    for members in [1_000usize, 5_000, 100_000] {
         let config = Arc::new(Config::default());
         let rooms = Rooms::in_memory(config, Arc::new(Metrics::default()));
         let creator = Actor { id: "c".into(), name: "C".into() };
