@@ -9,11 +9,14 @@
 //! Commands go through the real command layer (`commands::dispatch`: rate limits, the policy
 //! table, the handlers) on a real hub's services (SQLite store in a temporary directory).
 
+mod common;
+
+use common::drain;
 use proptest::prelude::*;
 use stagehand::auth::{AgencyClaim, Identity};
 use stagehand::broker::Streams;
 use stagehand::commands::{self, Caller};
-use stagehand::delivery::outbox::{Frame, Outbox, Shared};
+use stagehand::delivery::outbox::{Frame, Outbox};
 use stagehand::rooms::features::RoomState;
 use stagehand::{Config, Hub};
 use stagehand_protocol::client::Since;
@@ -110,20 +113,9 @@ fn identity(who: Who) -> Identity {
     Identity { user, role, agency, valid_until: u64::MAX }
 }
 
-/// A connection without a socket: its queue is read directly.
+/// A connection without a socket, with room for everything a case sends.
 fn connection(id: u64) -> (Outbox, mpsc::Receiver<Frame>) {
-    let (tx, rx) = mpsc::channel(100_000);
-    (Outbox::new(id, Wire::MsgPack, tx, Shared::new()), rx)
-}
-
-fn drain(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerMessage> {
-    let mut out = Vec::new();
-    while let Ok(frame) = rx.try_recv() {
-        if let axum::extract::ws::Message::Binary(bytes) = &*frame {
-            out.push(codec::decode(Wire::MsgPack, bytes).unwrap());
-        }
-    }
-    out
+    common::socketless(id, 100_000)
 }
 
 fn events_of(messages: &[ServerMessage]) -> Vec<Event> {

@@ -3,19 +3,19 @@
 //! `seq` order. In process, with a broker that publishes in the middle of `history` — the moment
 //! a concurrent publisher (or a remote broker's delivery) would hit.
 
+mod common;
+
+use common::{drain, socketless};
 use stagehand::broker::memory::{MemoryBroker, Retention};
 use stagehand::broker::{Broker, Deliver, Gap, Position, Streams};
-use stagehand::delivery::outbox::{Frame, Outbox, Shared};
 use stagehand::metrics::Metrics;
 use stagehand::rooms::{Audience, Rooms};
 use stagehand::Config;
 use stagehand_protocol::client::Since;
 use stagehand_protocol::server::{Control, Event, EventBody, ServerMessage};
 use stagehand_protocol::types::{Actor, Millis};
-use stagehand_protocol::{codec, Wire};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// The memory broker, except that the first `history` call publishes an event first.
 struct Interleaving {
@@ -45,16 +45,6 @@ impl Broker for Interleaving {
     }
 }
 
-fn messages(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerMessage> {
-    let mut out = Vec::new();
-    while let Ok(frame) = rx.try_recv() {
-        if let axum::extract::ws::Message::Binary(bytes) = &*frame {
-            out.push(codec::decode(Wire::MsgPack, bytes).unwrap());
-        }
-    }
-    out
-}
-
 #[test]
 fn an_event_published_while_a_join_recovers_arrives_once_after_the_reply_and_the_missed_events() {
     let config = Arc::new(Config::default());
@@ -67,10 +57,9 @@ fn an_event_published_while_a_join_recovers_arrives_once_after_the_reply_and_the
     let creator = Actor { id: "cara".into(), name: "Cara".into() };
     let room = rooms.get_or_create("race", &creator, None).unwrap();
     room.op().publish(EventBody::RoomStarted { title: "Live".into() });
-    let (tx, mut rx) = mpsc::channel(1_000);
-    let viewer = Outbox::new(1, Wire::MsgPack, tx, Shared::new());
+    let (viewer, mut rx) = socketless(1, 1_000);
     room.join(&viewer, Audience::Viewers, None, None, 1);
-    let first = messages(&mut rx);
+    let first = drain(&mut rx);
     let ServerMessage::Control(Control::Reply(reply)) = &first[0] else { panic!("{first:?}") };
     let Some(stagehand_protocol::server::ReplyResult::Snapshot(snapshot)) = &reply.result else { panic!() };
     let since = Since { seq: snapshot.seq, epoch: snapshot.epoch.clone(), staff_seq: None };
@@ -86,7 +75,7 @@ fn an_event_published_while_a_join_recovers_arrives_once_after_the_reply_and_the
     // And one live event after the join.
     room.op().publish(EventBody::Activity { kind: "live".into(), text: "after".into() });
 
-    let got = messages(&mut rx);
+    let got = drain(&mut rx);
     let ServerMessage::Control(Control::Reply(reply)) = &got[0] else { panic!("the reply comes first: {got:?}") };
     let Some(stagehand_protocol::server::ReplyResult::Snapshot(rejoined)) = &reply.result else { panic!() };
     assert_eq!(rejoined.recovered, Some(true));
