@@ -188,20 +188,10 @@ fn authorize(services: &Services, identity: &Identity, command: &Command, room_c
 
 /// Tell the creator about agency staff in its rooms: stored in its inbox, then pushed.
 async fn carry_out(services: &Services, identity: &Identity, notice: Notice) {
-    let Some(agency) = &identity.agency else { return };
-    let staff = json!({
-        "agency_id": agency.agency_id, "agency_name": agency.agency_name,
-        "staff_id": identity.user.id, "staff_name": identity.user.name,
-    });
     match notice {
-        Notice::StaffPresence { room, joined } => {
-            let mut data = staff;
-            data["room"] = room.id.clone().into();
-            let kind = if joined { "staff_joined" } else { "staff_left" };
-            services.partner.notify_later(user_inbox(&room.creator.id), kind, data);
-        }
+        Notice::StaffPresence { room, joined } => staff_presence(services, identity, &room, joined),
         Notice::LiveScheduled { room, title, starts_at } => {
-            let mut data = staff;
+            let (Some(agency), Some(mut data)) = (&identity.agency, staff_data(identity)) else { return };
             data["room"] = room.into();
             data["title"] = title.into();
             data["starts_at"] = starts_at.into();
@@ -212,6 +202,24 @@ async fn carry_out(services: &Services, identity: &Identity, notice: Notice) {
     }
 }
 
+/// Tell the room's creator that agency staff entered or left (stored, then pushed, without
+/// waiting: the caller may be a closing connection).
+fn staff_presence(services: &Services, identity: &Identity, room: &Room, joined: bool) {
+    let Some(mut data) = staff_data(identity) else { return };
+    data["room"] = room.id.clone().into();
+    let kind = if joined { "staff_joined" } else { "staff_left" };
+    services.partner.notify_later(user_inbox(&room.creator.id), kind, data);
+}
+
+/// Who the agency staff member is, as notifications to the creator name them.
+fn staff_data(identity: &Identity) -> Option<serde_json::Value> {
+    let agency = identity.agency.as_ref()?;
+    Some(json!({
+        "agency_id": agency.agency_id, "agency_name": agency.agency_name,
+        "staff_id": identity.user.id, "staff_name": identity.user.name,
+    }))
+}
+
 /// The connection ended: leave every room it was in. Agency staff are announced as gone from
 /// each (also when the room already let them go as slow consumers or for lost access): the
 /// connection's end is the one place every way out of a room passes through.
@@ -219,11 +227,7 @@ pub fn leave_all(services: &Services, caller: &mut Caller) {
     for room in caller.joined.drain(..) {
         let Some(departure) = room.leave(caller.outbox.id) else { continue };
         if let Some(Notice::StaffPresence { room, joined }) = features::presence::announce_departure(&room, departure) {
-            let services = services.clone();
-            let identity = caller.identity.clone();
-            tokio::spawn(async move {
-                carry_out(&services, &identity, Notice::StaffPresence { room, joined }).await;
-            });
+            staff_presence(services, &caller.identity, &room, joined);
         }
     }
 }

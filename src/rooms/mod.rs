@@ -160,10 +160,10 @@ impl Rooms {
     pub fn reclaim(&self, now: Millis) -> Vec<(Arc<Room>, Reclaim)> {
         let mut reclaimed = Vec::new();
         for room in self.all() {
-            let state = room.state();
-            let reason = match state.lifecycle.phase {
+            let lifecycle = room.lifecycle();
+            let reason = match lifecycle.phase {
                 RoomState::Scheduled => {
-                    let due = state.lifecycle.starts_at.unwrap_or(room.created_at);
+                    let due = lifecycle.starts_at.unwrap_or(room.created_at);
                     (now.saturating_sub(due) > self.config.scheduled_room_grace_ms).then_some(Reclaim::StartPassed)
                 }
                 RoomState::Live => room

@@ -136,6 +136,11 @@ impl Room {
         self.lock().state.clone()
     }
 
+    /// The lifecycle slice of the state now (cheaper than [`Room::state`]).
+    pub fn lifecycle(&self) -> super::features::lifecycle::State {
+        self.lock().state.lifecycle.clone()
+    }
+
     pub fn phase(&self) -> Phase {
         self.lock().state.lifecycle.phase
     }
@@ -204,7 +209,10 @@ impl Room {
         self.metrics.deliveries.inc_by(tally.queued);
         self.metrics.dropped_events.inc_by(tally.dropped);
         self.metrics.slow_consumer_closes.inc_by(tally.slow.len() as u64);
-        Self::note_creator(inner, self.clock.now_ms());
+        // Only a member leaving can change whether the creator is present.
+        if !tally.slow.is_empty() || !tally.gone.is_empty() {
+            Self::note_creator(inner, self.clock.now_ms());
+        }
     }
 
     /// Join: add the member, queue the snapshot reply (`request_id`), and with `since` every event
