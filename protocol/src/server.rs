@@ -271,6 +271,12 @@ impl EventBody {
         matches!(self, EventBody::ViewerCount { .. })
     }
 
+    /// Counters and ticks: a newer event of the same type replaces one still queued for a
+    /// connection, so a slow connection gets the latest value rather than every value.
+    pub fn coalesces(&self) -> bool {
+        matches!(self, EventBody::ViewerCount { .. })
+    }
+
     /// The same event as viewers must see it: the real operator removed.
     pub fn for_viewers(&self) -> EventBody {
         let mut public = self.clone();

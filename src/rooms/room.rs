@@ -377,8 +377,7 @@ impl Room {
         }
     }
 
-    /// Broadcast the viewer count if it changed since the last broadcast. Ephemeral: it takes no
-    /// seq, is not kept in history and does not go through the broker.
+    /// Broadcast the viewer count if it changed since the last broadcast.
     pub fn announce_viewer_count(&self) {
         let mut inner = self.lock();
         let count = inner.viewers.len() as u64;
@@ -386,14 +385,24 @@ impl Room {
             return;
         }
         inner.announced_viewers = count;
-        let event = Event {
-            room: self.id.clone(),
-            seq: inner.applied.seq,
-            staff_seq: None,
-            ts: self.clock.now_ms(),
-            body: EventBody::ViewerCount { count },
-        };
-        self.fan_out(&mut inner, &event);
+        self.announce_locked(&mut inner, EventBody::ViewerCount { count });
+    }
+
+    /// Broadcast an ephemeral event (a counter, a tick): it takes no seq, is not kept in history
+    /// and does not go through the broker; a slow connection may miss it, and a newer one of the
+    /// same kind replaces one still queued (`EventBody::ephemeral`, `droppable`, `coalesces`).
+    pub fn announce(&self, body: EventBody) {
+        debug_assert!(body.ephemeral(), "`{}` is not an ephemeral event", body.name());
+        let mut inner = self.lock();
+        if inner.state.lifecycle.phase != Phase::Ended {
+            self.announce_locked(&mut inner, body);
+        }
+    }
+
+    fn announce_locked(&self, inner: &mut Inner, body: EventBody) {
+        let event =
+            Event { room: self.id.clone(), seq: inner.applied.seq, staff_seq: None, ts: self.clock.now_ms(), body };
+        self.fan_out(inner, &event);
     }
 
     /// Track whether the creator has a connection in the room, for reclaiming abandoned rooms.
