@@ -1,11 +1,13 @@
 //! The hot path in one process: encoding an event, and publishing one event to a room of N
-//! members (encode once per format, `try_send` the shared frame to each member's queue).
+//! members without sockets — what the publisher waits for (queueing one job per partition), and
+//! the whole fan-out (encode once per format, hand the shared frame to each member's backlog),
+//! run by the partitions' pump tasks on a multi-threaded runtime.
 //!
 //! `cargo bench --bench hot_path`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use stagehand::config::Config;
-use stagehand::delivery::outbox::{Outbox, Shared};
+use stagehand::delivery::outbox::Outbox;
 use stagehand::metrics::Metrics;
 use stagehand::rooms::features::backend;
 use stagehand::rooms::{Audience, Rooms};
@@ -14,7 +16,6 @@ use stagehand_protocol::types::Actor;
 use stagehand_protocol::{codec, ClientMessage, Command, Wire};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 fn activity() -> EventBody {
     EventBody::Activity { kind: "load".into(), text: "x".repeat(64) }
@@ -37,43 +38,51 @@ fn codec_bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// How many events each member queue holds before the bench drains it (outside the timing).
-const QUEUE: usize = 256;
-
 fn fanout_bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut group = c.benchmark_group("fanout");
     group.measurement_time(Duration::from_secs(5));
     for members in [1_000usize, 5_000, 100_000] {
         let config = Arc::new(Config::default());
+        let _guard = runtime.enter();
         let rooms = Rooms::in_memory(config, Arc::new(Metrics::default()));
         let creator = Actor { id: "c".into(), name: "C".into() };
         let room = rooms.get_or_create("r", &creator, None).unwrap();
         room.op().publish(EventBody::RoomStarted { title: "t".into() });
-        let mut queues = Vec::with_capacity(members);
-        for id in 0..members as u64 {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            let outbox = Outbox::new(id, Wire::MsgPack, tx, Shared::new());
-            room.join(&outbox, Audience::Viewers, None, None, 1);
-            queues.push(rx);
-        }
-        // The join replies.
-        queues.iter_mut().for_each(|rx| while rx.try_recv().is_ok() {});
+        let outboxes: Vec<Outbox> = (0..members as u64)
+            .map(|id| {
+                let outbox = Outbox::socketless(id, Wire::MsgPack, 1 << 20);
+                room.join(&outbox, Audience::Viewers, None, None, 1);
+                outbox
+            })
+            .collect();
+        let drain = || outboxes.iter().for_each(|o| drop(o.take_frames()));
+        runtime.block_on(room.idle());
+        drain();
         group.throughput(Throughput::Elements(members as u64));
-        group.bench_function(BenchmarkId::new("publish_to_members", members), |b| {
+        group.bench_function(BenchmarkId::new("publish_returns", members), |b| {
             b.iter_custom(|iters| {
                 let mut spent = Duration::ZERO;
-                let mut queued = 0;
                 for _ in 0..iters {
                     let start = Instant::now();
                     backend::publish(&room, activity()).unwrap();
                     spent += start.elapsed();
-                    queued += 1;
-                    if queued == QUEUE {
-                        queues.iter_mut().for_each(|rx| while rx.try_recv().is_ok() {});
-                        queued = 0;
-                    }
+                    runtime.block_on(room.idle());
+                    drain();
                 }
-                queues.iter_mut().for_each(|rx| while rx.try_recv().is_ok() {});
+                spent
+            })
+        });
+        group.bench_function(BenchmarkId::new("publish_delivered", members), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    backend::publish(&room, activity()).unwrap();
+                    runtime.block_on(room.idle());
+                    spent += start.elapsed();
+                    drain();
+                }
                 spent
             })
         });

@@ -62,16 +62,15 @@ pub struct Config {
     /// Undecodable frames in a row before the connection is closed.
     #[arg(long, env = "STAGEHAND_MAX_INVALID_FRAMES", default_value_t = 10)]
     pub max_invalid_frames: u32,
-    /// Outgoing queue per connection, in messages. A recovering joiner's missed events must fit
-    /// in it, so it is larger than `history_size` by default (slots cost memory only when used).
-    #[arg(long, env = "STAGEHAND_OUTBOUND_QUEUE", default_value_t = 1_100)]
-    pub outbound_queue: usize,
+    /// Bytes a connection's backlog may hold (what its socket could not take yet), like
+    /// Centrifugo's `client_queue_max_size`. Past it, counters are coalesced and droppable events
+    /// shed; a state event that still does not fit closes the connection as a slow consumer (it
+    /// rejoins with `since`). A recovering joiner's missed events must fit in it.
+    #[arg(long, env = "STAGEHAND_QUEUE_MAX_BYTES", default_value_t = 1024 * 1024)]
+    pub queue_max_bytes: usize,
     /// Initial read buffer per connection, bytes (tungstenite's default is 128 KiB).
     #[arg(long, env = "STAGEHAND_READ_BUFFER_BYTES", default_value_t = 1024)]
     pub read_buffer_bytes: usize,
-    /// Bytes a connection's writer gathers before writing to the socket, within one batch.
-    #[arg(long, env = "STAGEHAND_WRITE_BUFFER_BYTES", default_value_t = 16 * 1024)]
-    pub write_buffer_bytes: usize,
     /// Most simultaneous WebSocket connections.
     #[arg(long, env = "STAGEHAND_MAX_CONNECTIONS", default_value_t = 200_000)]
     pub max_connections: usize,
@@ -226,7 +225,7 @@ impl Config {
         if let Some((name, _)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(ConfigError::Invalid(format!("{name} must be a positive number")));
         }
-        if self.outbound_queue == 0 || self.max_frame_bytes == 0 || self.heartbeat_ms == 0 {
+        if self.queue_max_bytes == 0 || self.max_frame_bytes == 0 || self.heartbeat_ms == 0 {
             return Err(ConfigError::Invalid("queue, frame size and heartbeat must be non-zero".into()));
         }
         let store = [

@@ -87,10 +87,9 @@ impl Hub {
     /// Add a connection to the registry. One whose upgrade raced with the start of shutdown is
     /// closed at once (with 1001, like the others).
     pub fn register(&self, outbox: Outbox) {
-        let shared = outbox.shared().clone();
-        self.connections.insert(outbox.id, outbox);
+        self.connections.insert(outbox.id, outbox.clone());
         if self.shutdown.is_cancelled() {
-            shared.close(CloseCode::GOING_AWAY, crate::delivery::outbox::GOING_AWAY_TEXT);
+            outbox.close(CloseCode::GOING_AWAY, crate::delivery::outbox::GOING_AWAY_TEXT);
         }
     }
 
@@ -111,7 +110,7 @@ impl Hub {
     /// The schedule follows tokio's clock, so paused-time tests drive it exactly.
     pub async fn heartbeat(self: Arc<Self>) {
         let interval = Duration::from_millis(self.config.heartbeat_ms);
-        let ping: crate::delivery::outbox::Frame = Arc::new(axum::extract::ws::Message::Ping(Default::default()));
+        let ping = crate::delivery::frame::Frame::ping();
         let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -121,11 +120,10 @@ impl Hub {
             }
             for entry in self.connections.iter() {
                 let outbox = entry.value();
-                if outbox.shared().silent_check() >= CLOSE_AT_SILENT_CHECK {
+                if outbox.silent_check() >= CLOSE_AT_SILENT_CHECK {
                     outbox.close(CloseCode::HEARTBEAT_TIMEOUT, "no frames from the client");
                 } else {
-                    // Droppable: a connection whose queue is full is busy enough to be alive.
-                    outbox.offer(&ping, true);
+                    outbox.reply(&ping);
                 }
             }
         }
@@ -138,7 +136,7 @@ impl Hub {
     pub fn on_session_start(&self, inbox: &str, outbox: &Outbox) {
         let (inbox, id) = (inbox.to_string(), outbox.id);
         self.partner.inboxes.register(&inbox, outbox.clone());
-        let page = catch_up_page(self.config.outbound_queue);
+        let page = catch_up_page(self.config.queue_max_bytes);
         let partner = self.partner.clone();
         // Tracked, so shutdown waits for it like for the connection it serves.
         self.tasks.spawn(async move {
@@ -165,10 +163,13 @@ impl Hub {
     }
 }
 
-/// How many unread notifications are pushed at connect: half the connection's queue (the rest is
-/// room for replies and live traffic), at most one store page less one (the hub reads one more to
-/// learn whether more remain).
-pub fn catch_up_page(outbound_queue: usize) -> u32 {
-    let half = u32::try_from(outbound_queue / 2).unwrap_or(u32::MAX);
+/// How many unread notifications are pushed at connect: what fills half the connection's backlog
+/// bound at [`NOTIFICATION_BUDGET_BYTES`] each (the rest is room for replies and live traffic), at
+/// most one store page less one (the hub reads one more to learn whether more remain).
+pub fn catch_up_page(queue_max_bytes: usize) -> u32 {
+    let half = u32::try_from(queue_max_bytes / 2 / NOTIFICATION_BUDGET_BYTES).unwrap_or(u32::MAX);
     half.clamp(1, MAX_PAGE - 1)
 }
+
+/// Bytes budgeted per notification when sizing the catch-up page: well above a typical one.
+pub const NOTIFICATION_BUDGET_BYTES: usize = 1024;

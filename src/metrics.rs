@@ -85,8 +85,10 @@ pub struct Metrics {
     pub events_in: Family<TypeLabel, Counter>,
     /// Frames queued to connections.
     pub deliveries: Counter,
-    /// Droppable events a full queue did not take.
+    /// Droppable events a full backlog did not take, or shed from it to make room.
     pub dropped_events: Counter,
+    /// Counters (viewer counts…) that replaced an older one still queued.
+    pub coalesced_events: Counter,
     pub slow_consumer_closes: Counter,
     /// Joins with `since` that got every missed event, and those answered with a fresh snapshot.
     pub recovered_joins: Counter,
@@ -115,6 +117,7 @@ impl Metrics {
             events_in: Family::default(),
             deliveries: Counter::default(),
             dropped_events: Counter::default(),
+            coalesced_events: Counter::default(),
             slow_consumer_closes: Counter::default(),
             recovered_joins: Counter::default(),
             unrecovered_joins: Counter::default(),
@@ -190,6 +193,11 @@ impl Metrics {
             "dropped_events",
             "Droppable events not queued to a full connection",
             self.dropped_events.clone(),
+        );
+        registry.register(
+            "coalesced_events",
+            "Counter events that replaced an older one still queued to a connection",
+            self.coalesced_events.clone(),
         );
         registry.register(
             "slow_consumer_closes",

@@ -16,14 +16,13 @@ use proptest::prelude::*;
 use stagehand::auth::{AgencyClaim, Identity};
 use stagehand::broker::Streams;
 use stagehand::commands::{self, Caller};
-use stagehand::delivery::outbox::{Frame, Outbox};
+use stagehand::delivery::outbox::Outbox;
 use stagehand::rooms::features::RoomState;
 use stagehand::{Config, Hub};
 use stagehand_protocol::client::Since;
 use stagehand_protocol::server::{Control, Event, EventBody, ServerMessage};
 use stagehand_protocol::types::{Actor, Billboard, GrantInfo, GrantStatus, Role, Scope};
 use stagehand_protocol::{codec, Command, Wire};
-use tokio::sync::mpsc;
 
 const ROOM: &str = "prop-room";
 
@@ -114,8 +113,8 @@ fn identity(who: Who) -> Identity {
 }
 
 /// A connection without a socket, with room for everything a case sends.
-fn connection(id: u64) -> (Outbox, mpsc::Receiver<Frame>) {
-    common::socketless(id, 100_000)
+fn connection(id: u64) -> Outbox {
+    common::socketless(id, 64 << 20)
 }
 
 fn events_of(messages: &[ServerMessage]) -> Vec<Event> {
@@ -166,25 +165,24 @@ fn run_case(script: Vec<(Who, Op)>) -> Result<(), TestCaseError> {
         // creator connection and one viewer watch everything.
         let cara = Actor { id: "cara".into(), name: "CARA".into() };
         let room = hub.rooms.get_or_create(ROOM, &cara, Some("Soon")).unwrap();
-        let (staff_watch, mut staff_rx) = connection(1_000);
-        let (viewer_watch, mut viewer_rx) = connection(1_001);
+        let staff_watch = connection(1_000);
+        let viewer_watch = connection(1_001);
         room.join(&staff_watch, stagehand::rooms::Audience::Staff, None, None, 0);
         room.join(&viewer_watch, stagehand::rooms::Audience::Viewers, None, None, 0);
 
-        let mut callers: Vec<(Who, Caller, mpsc::Receiver<Frame>)> = Vec::new();
+        let mut callers: Vec<(Who, Caller)> = Vec::new();
         for (n, who) in [Who::Creator, Who::OtherCreator, Who::Viewer, Who::GrantedAgency, Who::UngrantedAgency]
             .into_iter()
             .enumerate()
         {
-            let (outbox, rx) = connection(n as u64 + 1);
-            callers.push((who, Caller::new(identity(who), outbox, &hub.config), rx));
+            callers.push((who, Caller::new(identity(who), connection(n as u64 + 1), &hub.config)));
         }
         // States taken along the way, with the position they are at.
         let mut states: Vec<(u64, u64, RoomState)> = vec![(0, 0, room.state())];
         for (step, (who, op)) in script.iter().enumerate() {
             let caller = &mut callers
                 .iter_mut()
-                .find(|(w, _, _)| std::mem::discriminant(w) == std::mem::discriminant(who))
+                .find(|(w, _)| std::mem::discriminant(w) == std::mem::discriminant(who))
                 .unwrap()
                 .1;
             let reply = commands::dispatch(services, caller, step as u64, command(op)).await;
@@ -197,12 +195,12 @@ fn run_case(script: Vec<(Who, Op)>) -> Result<(), TestCaseError> {
         }
 
         // Gap-free, in order, for a member that was there throughout.
-        let staff_events = events_of(&drain(&mut staff_rx));
+        let staff_events = events_of(&drain(&room, &staff_watch).await);
         let room_seqs: Vec<u64> = staff_events.iter().filter(|e| e.staff_seq.is_none()).map(|e| e.seq).collect();
         prop_assert_eq!(room_seqs.clone(), (1..=room_seqs.len() as u64).collect::<Vec<_>>());
         let staff_seqs: Vec<u64> = staff_events.iter().filter_map(|e| e.staff_seq).collect();
         prop_assert_eq!(staff_seqs.clone(), (1..=staff_seqs.len() as u64).collect::<Vec<_>>());
-        let viewer_events = events_of(&drain(&mut viewer_rx));
+        let viewer_events = events_of(&drain(&room, &viewer_watch).await);
         prop_assert!(viewer_events.iter().all(|e| e.staff_seq.is_none()), "viewers never get staff events");
         let viewer_seqs: Vec<u64> = viewer_events.iter().map(|e| e.seq).collect();
         prop_assert_eq!(&viewer_seqs, &room_seqs);
@@ -236,9 +234,9 @@ fn run_case(script: Vec<(Who, Op)>) -> Result<(), TestCaseError> {
         }
         // The snapshot a late joiner gets shows the state now.
         if !ended {
-            let (late, mut late_rx) = connection(2_000);
+            let late = connection(2_000);
             room.join(&late, stagehand::rooms::Audience::Staff, None, None, 7);
-            let reply = drain(&mut late_rx).into_iter().find_map(|m| match m {
+            let reply = drain(&room, &late).await.into_iter().find_map(|m| match m {
                 ServerMessage::Control(Control::Reply(r)) => Some(r),
                 _ => None,
             });

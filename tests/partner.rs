@@ -355,12 +355,14 @@ async fn a_large_unread_inbox_is_pushed_as_one_page_and_the_rest_is_announced_fo
     let path = data.path().to_path_buf();
     let hub = start_with(|c| {
         c.data_dir = path;
-        c.outbound_queue = 256;
+        // Half of it is a page of 128 notifications at 1 KiB each.
+        c.queue_max_bytes = 256 * 1024;
     })
     .await;
     let mut cara = hub.creator(Wire::Json, "cara").await;
 
-    // The newest page that fits half the queue (256 / 2), oldest first, then the announcement.
+    // The newest page that fits half the backlog (128 KiB at 1 KiB each), oldest first, then the
+    // announcement.
     let mut pushed = Vec::new();
     let before = loop {
         match cara.next().await.unwrap() {

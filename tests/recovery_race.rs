@@ -57,9 +57,9 @@ fn an_event_published_while_a_join_recovers_arrives_once_after_the_reply_and_the
     let creator = Actor { id: "cara".into(), name: "Cara".into() };
     let room = rooms.get_or_create("race", &creator, None).unwrap();
     room.op().publish(EventBody::RoomStarted { title: "Live".into() });
-    let (viewer, mut rx) = socketless(1, 1_000);
+    let viewer = socketless(1, 1 << 20);
     room.join(&viewer, Audience::Viewers, None, None, 1);
-    let first = drain(&mut rx);
+    let first = futures::executor::block_on(drain(&room, &viewer));
     let ServerMessage::Control(Control::Reply(reply)) = &first[0] else { panic!("{first:?}") };
     let Some(stagehand_protocol::server::ReplyResult::Snapshot(snapshot)) = &reply.result else { panic!() };
     let since = Since { seq: snapshot.seq, epoch: snapshot.epoch.clone(), staff_seq: None };
@@ -75,7 +75,7 @@ fn an_event_published_while_a_join_recovers_arrives_once_after_the_reply_and_the
     // And one live event after the join.
     room.op().publish(EventBody::Activity { kind: "live".into(), text: "after".into() });
 
-    let got = drain(&mut rx);
+    let got = futures::executor::block_on(drain(&room, &viewer));
     let ServerMessage::Control(Control::Reply(reply)) = &got[0] else { panic!("the reply comes first: {got:?}") };
     let Some(stagehand_protocol::server::ReplyResult::Snapshot(rejoined)) = &reply.result else { panic!() };
     assert_eq!(rejoined.recovered, Some(true));

@@ -158,14 +158,13 @@ async fn frames_that_break_the_websocket_rules_close_with_their_own_codes() {
     assert!(metrics.contains("stagehand_invalid_frames_total 3"), "{metrics}");
 }
 
-/// A hub for slow-consumer tests. Small socket send buffers and WebSocket write buffers, so a
+/// A hub for slow-consumer tests. Small socket send buffers and a 16 KiB backlog bound, so a
 /// stalled client backs up after some 100 kB. Whatever the machine's speed, its close frame waits
 /// for it: the close timeout outlasts any test, and the heartbeat stays out of the way.
 async fn slow_consumer_hub() -> TestHub {
     start_with(|c| {
-        c.outbound_queue = 16;
+        c.queue_max_bytes = 16 * 1024;
         c.send_buffer_bytes = 16 * 1024;
-        c.write_buffer_bytes = 1024;
         c.close_timeout_ms = 600_000;
         c.heartbeat_ms = 600_000;
     })

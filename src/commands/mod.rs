@@ -69,6 +69,10 @@ impl Caller {
 pub async fn dispatch(services: &Services, caller: &mut Caller, id: u64, command: Command) -> Option<Reply> {
     services.metrics.event_in(command.name());
     let (outcome, room) = run(services, caller, id, &command).await;
+    if let Some(room) = &room {
+        // A sender faster than the room's fan-out waits here (its reader reads nothing meanwhile).
+        room.settled().await;
+    }
     let limited = matches!(&outcome, Err(e) if e.code == ErrorCode::RateLimited);
     // A partner operation that succeeded wrote its audit row in its own transaction.
     let audited_with_change =

@@ -17,10 +17,7 @@ pub enum ReadFailure {
 }
 
 /// Classify a read error from the WebSocket layer.
-pub fn classify(error: &axum::Error) -> ReadFailure {
-    let Some(error) = websocket_error(error) else {
-        return ReadFailure::Reset;
-    };
+pub fn classify(error: &WsError) -> ReadFailure {
     match error {
         WsError::Capacity(_) => ReadFailure::Close(CloseCode::MESSAGE_TOO_BIG, "frame over the hard size cap".into()),
         WsError::Utf8(_) => ReadFailure::Close(CloseCode::INVALID_PAYLOAD, "text frame is not valid UTF-8".into()),
@@ -31,17 +28,4 @@ pub fn classify(error: &axum::Error) -> ReadFailure {
         WsError::AttackAttempt => ReadFailure::Close(CloseCode::PROTOCOL_ERROR, "attack attempt".into()),
         _ => ReadFailure::Reset,
     }
-}
-
-/// The tungstenite error inside axum's, if there is one.
-fn websocket_error(error: &axum::Error) -> Option<&WsError> {
-    use std::error::Error;
-    let mut source = error.source();
-    while let Some(inner) = source {
-        if let Some(found) = inner.downcast_ref::<WsError>() {
-            return Some(found);
-        }
-        source = inner.source();
-    }
-    None
 }

@@ -8,15 +8,14 @@
 //! [`super::read_error`] gives it.
 
 use super::read_error::{self, ReadFailure};
+use super::socket::WsIo;
 use crate::auth::{Identity, TokenError};
 use crate::commands::{self, Caller};
-use crate::delivery::frame::encode_frame;
-use crate::delivery::outbox::{ConnId, Outbox, Shared, Task};
+use crate::delivery::frame::{encode_frame, Class};
+use crate::delivery::outbox::{ConnId, Outbox};
 use crate::hub::Hub;
 use crate::partner::inboxes::inbox_of;
-use axum::extract::ws::{Message, WebSocket};
-use futures::stream::SplitStream;
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use stagehand_protocol::codec::decode_request;
 use stagehand_protocol::server::{Control, Reply, ServerMessage, Welcome};
 use stagehand_protocol::types::Actor;
@@ -24,20 +23,21 @@ use stagehand_protocol::{CloseCode, Command, ErrorBody, ErrorCode, PROTOCOL_VERS
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
 
 /// The reading half of one connection.
 pub struct Session {
     hub: Arc<Hub>,
     outbox: Outbox,
-    shared: Arc<Shared>,
     /// Set once authentication succeeds: what the command layer knows of this connection.
     caller: Option<Caller>,
     invalid_streak: u32,
 }
 
 impl Session {
-    pub fn new(hub: Arc<Hub>, outbox: Outbox, shared: Arc<Shared>) -> Self {
-        Session { hub, outbox, shared, caller: None, invalid_streak: 0 }
+    pub fn new(hub: Arc<Hub>, outbox: Outbox) -> Self {
+        Session { hub, outbox, caller: None, invalid_streak: 0 }
     }
 
     pub fn id(&self) -> ConnId {
@@ -45,7 +45,7 @@ impl Session {
     }
 
     /// Read frames until the connection ends.
-    pub async fn run(&mut self, stream: &mut SplitStream<WebSocket>, preauth: Option<Result<Identity, TokenError>>) {
+    pub async fn run(&mut self, stream: &mut WebSocketStream<WsIo>, preauth: Option<Result<Identity, TokenError>>) {
         if let Some(result) = preauth {
             match result {
                 Ok(identity) => self.authenticated(identity),
@@ -60,24 +60,30 @@ impl Session {
             };
             let frame = tokio::select! {
                 biased;
-                _ = self.shared.killed(Task::Reader) => return,
+                _ = self.outbox.killed() => return,
                 _ = tokio::time::sleep_until(deadline) => {
                     match self.caller {
-                        None => self.shared.close(CloseCode::UNAUTHENTICATED, "no token in time"),
-                        Some(_) => self.shared.close(CloseCode::TOKEN_EXPIRED, "the token expired"),
+                        None => self.outbox.close(CloseCode::UNAUTHENTICATED, "no token in time"),
+                        Some(_) => self.outbox.close(CloseCode::TOKEN_EXPIRED, "the token expired"),
                     }
                     return;
                 }
-                frame = stream.next() => frame,
+                // A client whose replies wait unsent is not read further until they go out:
+                // slowed down, never closed for its own replies.
+                frame = async { self.outbox.wait_for_room().await; stream.next().await } => frame,
             };
-            self.shared.touch();
+            self.outbox.touch();
             match frame {
                 Some(Ok(Message::Binary(bytes))) => self.on_frame(stagehand_protocol::Wire::MsgPack, &bytes).await,
                 Some(Ok(Message::Text(text))) => self.on_frame(stagehand_protocol::Wire::Json, text.as_bytes()).await,
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Close(_))) => {
+                    // The WebSocket layer queued the answering close frame: send it, and no other.
+                    let _ = stream.flush().await;
+                    return self.outbox.abort();
+                }
                 // The socket ended without a close frame: nobody is left to send one to.
-                None => return self.shared.abort(),
+                None => return self.outbox.abort(),
                 Some(Err(error)) => return self.on_read_error(&error),
             }
         }
@@ -85,14 +91,14 @@ impl Session {
 
     /// A frame the WebSocket layer refused is counted and closed with its own code; a failed
     /// socket ends without a close frame.
-    fn on_read_error(&self, error: &axum::Error) {
+    fn on_read_error(&self, error: &WsError) {
         match read_error::classify(error) {
             ReadFailure::Close(code, detail) => {
                 self.hub.metrics.invalid_frames.inc();
                 tracing::debug!(conn = self.id(), code = code.0, %detail, "unreadable frame");
-                self.shared.close(code, detail);
+                self.outbox.close(code, detail);
             }
-            ReadFailure::Reset => self.shared.abort(),
+            ReadFailure::Reset => self.outbox.abort(),
         }
     }
 
@@ -106,7 +112,7 @@ impl Session {
                 self.reply(Reply::err(error.id, body));
                 self.invalid_streak += 1;
                 if self.invalid_streak >= self.hub.config.max_invalid_frames {
-                    self.shared.close(CloseCode::PROTOCOL_ABUSE, "too many invalid frames in a row");
+                    self.outbox.close(CloseCode::PROTOCOL_ABUSE, "too many invalid frames in a row");
                 }
                 return;
             }
@@ -144,7 +150,7 @@ impl Session {
     fn refuse_token(&mut self, error: TokenError) {
         self.hub.metrics.error(ErrorCode::Unauthenticated);
         tracing::info!(conn = self.id(), %error, "token refused");
-        self.shared.close(error.close_code(), error.to_string());
+        self.outbox.close(error.close_code(), error.to_string());
     }
 
     fn authenticated(&mut self, identity: Identity) {
@@ -173,8 +179,8 @@ impl Session {
 
     /// Queue any control message to this connection.
     pub fn send(&self, message: ServerMessage) {
-        if let Some(frame) = encode_frame(self.outbox.wire, &message) {
-            self.outbox.offer(&frame, false);
+        if let Some(frame) = encode_frame(self.outbox.wire, &message, Class::Reply) {
+            self.outbox.reply(&frame);
         }
     }
 

@@ -1,8 +1,14 @@
-//! The sending side every sender shares, below rooms, inboxes and sessions: the bounded
-//! per-connection queue ([`outbox`]) and turning a server message into a ready-to-write frame
-//! ([`frame`]). Rooms, inboxes and sessions all hand connections the same kind of
-//! [`outbox::Frame`]; none of them reaches into another to send. Only the connection's writer
-//! (`conn/writer.rs`) takes frames out of the queue and touches the socket.
+//! The sending side every sender shares, below rooms, inboxes and sessions:
+//!
+//! - `frame.rs`: a server message as a whole WebSocket frame, built once for all its recipients;
+//! - `outbox.rs`: one connection's sending end — a direct non-blocking write when nothing waits,
+//!   else the backlog and a flush task while the socket is full;
+//! - `backlog.rs`: the byte-bounded backlog, which coalesces counters and sheds droppable frames
+//!   before any state frame is refused.
+//!
+//! Rooms, inboxes and sessions all hand connections the same kind of [`frame::Frame`]; none of
+//! them reaches into another to send.
 
+pub mod backlog;
 pub mod frame;
 pub mod outbox;

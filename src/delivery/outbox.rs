@@ -1,101 +1,240 @@
-//! The sending end of one connection: what rooms and the session hold to reach it.
+//! The sending end of one connection: what rooms, inboxes and the session hold to reach it.
 //!
-//! A bounded queue of ready-to-write frames feeds the connection's writer task. Queuing never
-//! waits: a full queue either drops a droppable event (counted) or closes the connection as a slow
-//! consumer, so one slow client never holds up a room's broadcast.
+//! A frame offered to a connection whose backlog is empty is written to the socket at once, on
+//! the offering thread, with one non-blocking write of the shared frame bytes — no queue, no
+//! task wake-up. Only what the socket would not take waits in the connection's [`Backlog`]
+//! (bounded in bytes), and only then does a flush task exist, woken when the socket is writable.
+//! Offering never waits: a full backlog sheds droppable frames or closes the connection as a
+//! slow consumer, so one slow client never holds up a broadcast.
+//!
+//! Every write to a connection happens under its write lock, so frames never interleave and
+//! arrive in the order they were offered.
 
-use axum::extract::ws::Message;
+use super::backlog::{Admit, Backlog};
+use super::frame::{Class, Frame};
 use futures::task::AtomicWaker;
 use stagehand_protocol::{CloseCode, Wire};
 use std::future::poll_fn;
+use std::io::{ErrorKind, IoSlice};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Poll;
-use tokio::sync::mpsc;
+use tokio::net::TcpStream;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
 
 /// A connection's id, unique for the life of the hub process.
 pub type ConnId = u64;
 
-/// A frame ready to write, shared by every connection it goes to. Queues hold the pointer, not the
-/// message: tokio's queue allocates its slots 32 at a time, and 32 pointers are 256 bytes where 32
-/// messages would be 1.3 KiB per idle connection.
-pub type Frame = Arc<Message>;
+/// Most slices gathered into one vectored write when flushing a backlog.
+const MAX_SLICES: usize = 64;
 
 /// What happened to one frame offered to a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    Queued,
-    /// The queue was full and the frame was droppable.
+    /// Written to the socket, or queued behind what is already waiting; `shed` droppable frames
+    /// were removed from the backlog to make room.
+    Queued { shed: usize },
+    /// It replaced an older queued frame of the same counter.
+    Coalesced,
+    /// The backlog was full and the frame was droppable.
     Dropped,
-    /// The queue was full and the frame was not droppable: the connection is being closed.
+    /// The backlog was full and the frame was not droppable: the connection is being closed.
     SlowConsumer,
-    /// The connection is already gone.
+    /// The connection is already gone (or closing).
     Gone,
 }
 
-/// Which of the connection's two tasks waits for the kill signal.
-#[derive(Debug, Clone, Copy)]
-pub enum Task {
-    Reader,
-    Writer,
+/// Where a connection's bytes go.
+enum Sink {
+    Socket(TcpStream),
+    /// No socket: frames stay in the backlog until [`Outbox::take_frames`] (in-process tests and
+    /// benchmarks of the engine).
+    Memory,
 }
 
-/// State shared by the connection's reader, writer and every outbox clone.
-///
-/// The kill signal is a flag and one waker per task rather than a `CancellationToken`: the writer
-/// polls it on every wake-up, once per delivered event, and a flag costs an atomic load where a
-/// token takes a lock.
-pub struct Shared {
+struct WriteState {
+    backlog: Backlog,
+    /// A flush task is waiting for the socket.
+    flushing: bool,
+    /// The close frame is queued: nothing more is accepted.
+    closing: bool,
+    /// The socket failed or the connection was torn down: nothing more is written.
+    dead: bool,
+}
+
+struct Conn {
+    sink: Sink,
+    /// Bytes the backlog may hold (`queue_max_bytes`).
+    limit: usize,
+    state: Mutex<WriteState>,
+    runtime: Option<Handle>,
+    /// Set once the connection should end; the reader waits for it.
     killed: AtomicBool,
-    wakers: [AtomicWaker; 2],
+    reader: AtomicWaker,
     /// How the connection ends, set once by whoever closes first: the close frame to send, or
-    /// `None` when the socket failed and no close frame can be sent.
+    /// `None` when no close frame can or need be sent.
     reason: OnceLock<Option<(CloseCode, String)>>,
-    /// Heartbeat checks since anything last arrived from the client ([`crate::hub::Hub::heartbeat`]).
+    /// Woken whenever the backlog shrinks or the connection dies.
+    progress: Notify,
+    /// Heartbeat checks since anything last arrived from the client.
     silent_checks: AtomicU32,
 }
 
-impl Shared {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Shared {
+/// The explanation sent with 1001: what a client should do about it.
+pub const GOING_AWAY_TEXT: &str = "hub restarting; reconnect with jittered exponential back-off, rejoin with since";
+
+/// A cheap handle (one reference count) to send frames to one connection.
+#[derive(Clone)]
+pub struct Outbox {
+    pub id: ConnId,
+    pub wire: Wire,
+    conn: Arc<Conn>,
+}
+
+impl Outbox {
+    /// A connection writing to `socket`, its backlog bounded by `limit` bytes. Must be called
+    /// within the tokio runtime that will flush it.
+    pub fn new(id: ConnId, wire: Wire, socket: TcpStream, limit: usize) -> Self {
+        Self::with_sink(id, wire, Sink::Socket(socket), limit)
+    }
+
+    /// A connection without a socket: frames wait until [`Outbox::take_frames`].
+    pub fn socketless(id: ConnId, wire: Wire, limit: usize) -> Self {
+        Self::with_sink(id, wire, Sink::Memory, limit)
+    }
+
+    fn with_sink(id: ConnId, wire: Wire, sink: Sink, limit: usize) -> Self {
+        let conn = Conn {
+            sink,
+            limit,
+            state: Mutex::new(WriteState { backlog: Backlog::default(), flushing: false, closing: false, dead: false }),
+            runtime: Handle::try_current().ok(),
             killed: AtomicBool::new(false),
-            wakers: [AtomicWaker::new(), AtomicWaker::new()],
+            reader: AtomicWaker::new(),
             reason: OnceLock::new(),
+            progress: Notify::new(),
             silent_checks: AtomicU32::new(0),
-        })
+        };
+        Outbox { id, wire, conn: Arc::new(conn) }
     }
 
-    /// Ask the connection to close with `code`. The first reason given wins.
+    fn state(&self) -> MutexGuard<'_, WriteState> {
+        self.conn.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The socket, for the connection's reader.
+    pub fn socket(&self) -> Option<&TcpStream> {
+        match &self.conn.sink {
+            Sink::Socket(socket) => Some(socket),
+            Sink::Memory => None,
+        }
+    }
+
+    /// Send `frame` without waiting: write it now if nothing is waiting before it, else queue it
+    /// within the byte bound.
+    pub fn offer(&self, frame: &Frame) -> Delivery {
+        let mut state = self.state();
+        if state.closing || state.dead {
+            return Delivery::Gone;
+        }
+        self.enqueue(&mut state, frame, true)
+    }
+
+    /// Queue `frame`, writing it at once when `write_now` and nothing waits before it.
+    fn enqueue(&self, state: &mut WriteState, frame: &Frame, write_now: bool) -> Delivery {
+        let mut written = 0;
+        let idle = write_now && state.backlog.is_empty() && !state.flushing;
+        if let (Sink::Socket(socket), true) = (&self.conn.sink, idle) {
+            match socket.try_write(&frame.bytes) {
+                Ok(n) if n == frame.len() => return Delivery::Queued { shed: 0 },
+                Ok(n) => written = n,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    self.fail(state);
+                    return Delivery::Gone;
+                }
+            }
+        }
+        let delivery = match state.backlog.push(frame.clone(), self.conn.limit) {
+            // A frame partly written is in the backlog whatever the bound says: it must finish.
+            Admit::Queued { shed } => Delivery::Queued { shed },
+            Admit::Coalesced => Delivery::Coalesced,
+            Admit::Dropped => Delivery::Dropped,
+            Admit::Full => {
+                drop_state_and_close(self, state, CloseCode::SLOW_CONSUMER, "outgoing backlog full");
+                return Delivery::SlowConsumer;
+            }
+        };
+        if written > 0 {
+            state.backlog.advance(written);
+        }
+        self.ensure_flushing(state);
+        delivery
+    }
+
+    /// Queue the connection's own reply or control frame: never dropped, never a reason to close.
+    pub fn reply(&self, frame: &Frame) -> bool {
+        debug_assert_eq!(frame.class, Class::Reply);
+        !matches!(self.offer(frame), Delivery::Gone)
+    }
+
+    fn ensure_flushing(&self, state: &mut WriteState) {
+        if state.flushing || state.backlog.is_empty() {
+            return;
+        }
+        let (Sink::Socket(_), Some(runtime)) = (&self.conn.sink, &self.conn.runtime) else { return };
+        state.flushing = true;
+        runtime.spawn(flush(self.clone()));
+    }
+
+    /// Ask the connection to close with `code`: its close frame follows what is queued (a slow
+    /// consumer's unstarted backlog is discarded first, so the close frame follows only what is
+    /// already on its way). The first reason given wins.
     pub fn close(&self, code: CloseCode, detail: impl Into<String>) {
-        let _ = self.reason.set(Some((code, detail.into())));
-        self.kill();
+        let detail = detail.into();
+        if self.conn.reason.set(Some((code, detail.clone()))).is_err() {
+            return self.kill();
+        }
+        let mut state = self.state();
+        drop_state_and_close(self, &mut state, code, &detail);
     }
 
-    /// End the connection without a close frame: the socket failed or was reset.
+    /// End the connection without a close frame of ours: the socket failed, or the client's
+    /// own close was already answered.
     pub fn abort(&self) {
-        let _ = self.reason.set(None);
+        let _ = self.conn.reason.set(None);
         self.kill();
     }
 
-    /// End the connection without a reason of its own (the close frame says "going away").
+    /// The socket failed: nothing more can be written.
+    fn fail(&self, state: &mut WriteState) {
+        state.dead = true;
+        state.backlog.take();
+        let _ = self.conn.reason.set(None);
+        self.kill();
+        self.conn.progress.notify_waiters();
+    }
+
+    /// End the connection; its close frame says "going away" unless a reason was given.
     pub fn kill(&self) {
-        self.killed.store(true, Ordering::Release);
-        self.wakers.iter().for_each(AtomicWaker::wake);
+        self.conn.killed.store(true, Ordering::Release);
+        self.conn.reader.wake();
     }
 
-    pub fn is_killed(&self) -> bool {
-        self.killed.load(Ordering::Acquire)
+    pub fn is_closed(&self) -> bool {
+        self.conn.killed.load(Ordering::Acquire)
     }
 
-    /// Resolves once the connection is killed.
-    pub async fn killed(&self, task: Task) {
+    /// Resolves once the connection is killed (the reader stops reading then).
+    pub async fn killed(&self) {
         poll_fn(|cx| {
-            if self.is_killed() {
+            if self.is_closed() {
                 return Poll::Ready(());
             }
-            self.wakers[task as usize].register(cx.waker());
+            self.conn.reader.register(cx.waker());
             // Checked again after registering, so a kill in between is not missed.
-            if self.is_killed() {
+            if self.is_closed() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -106,70 +245,138 @@ impl Shared {
 
     /// The close frame to send (`None`: send none). "Going away" when nobody gave a reason.
     pub fn close_reason(&self) -> Option<(CloseCode, String)> {
-        match self.reason.get() {
+        match self.conn.reason.get() {
             Some(reason) => reason.clone(),
             None => Some((CloseCode::GOING_AWAY, GOING_AWAY_TEXT.into())),
         }
     }
 
+    /// Queue the close frame the connection's reason calls for, if none is queued yet.
+    pub fn finish(&self) {
+        if let Some((code, detail)) = self.close_reason() {
+            let _ = self.conn.reason.set(Some((code, detail.clone())));
+            let mut state = self.state();
+            drop_state_and_close(self, &mut state, code, &detail);
+        }
+    }
+
+    /// Bytes the backlog holds now.
+    pub fn queued_bytes(&self) -> usize {
+        self.state().backlog.charged()
+    }
+
+    /// Bytes the backlog takes before the bound.
+    pub fn free_bytes(&self) -> usize {
+        self.conn.limit.saturating_sub(self.queued_bytes())
+    }
+
+    /// Wait until the backlog is at most half the bound (or the connection is dead): the reader
+    /// waits here before reading the next request, so a client that sends faster than it reads
+    /// its replies is slowed down, not closed.
+    pub async fn wait_for_room(&self) {
+        let low_water = self.conn.limit / 2;
+        self.wait_until(|state| state.dead || state.backlog.charged() <= low_water).await
+    }
+
+    /// Wait until everything queued, the close frame included, was written (or the socket died).
+    pub async fn drained(&self) {
+        self.wait_until(|state| state.dead || (state.backlog.is_empty() && !state.flushing)).await
+    }
+
+    async fn wait_until(&self, done: impl Fn(&WriteState) -> bool) {
+        loop {
+            let notified = self.conn.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if done(&self.state()) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Everything waiting, for a connection without a socket.
+    pub fn take_frames(&self) -> Vec<Frame> {
+        let frames = self.state().backlog.take();
+        self.conn.progress.notify_waiters();
+        frames
+    }
+
     /// Something arrived from the client: it is alive.
     pub fn touch(&self) {
-        self.silent_checks.store(0, Ordering::Relaxed);
+        self.conn.silent_checks.store(0, Ordering::Relaxed);
     }
 
     /// Count one more heartbeat check with nothing from the client since its last frame; returns
     /// how many there have been.
     pub fn silent_check(&self) -> u32 {
-        self.silent_checks.fetch_add(1, Ordering::Relaxed).saturating_add(1)
+        self.conn.silent_checks.fetch_add(1, Ordering::Relaxed).saturating_add(1)
+    }
+
+    /// Drop the socket's traffic at once (after the close handshake, or when it timed out).
+    pub fn tear_down(&self) {
+        let mut state = self.state();
+        state.dead = true;
+        state.backlog.take();
+        drop(state);
+        if let Sink::Socket(socket) = &self.conn.sink {
+            let _ = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Both);
+        }
+        self.kill();
+        self.conn.progress.notify_waiters();
     }
 }
 
-/// The explanation sent with 1001: what a client should do about it.
-pub const GOING_AWAY_TEXT: &str = "hub restarting; reconnect with jittered exponential back-off, rejoin with since";
-
-/// A cheap handle (two reference counts) to queue frames to one connection.
-#[derive(Clone)]
-pub struct Outbox {
-    pub id: ConnId,
-    pub wire: Wire,
-    tx: mpsc::Sender<Frame>,
-    shared: Arc<Shared>,
+/// Queue the close frame once, after discarding a slow consumer's unstarted backlog.
+fn drop_state_and_close(outbox: &Outbox, state: &mut WriteState, code: CloseCode, detail: &str) {
+    outbox.kill();
+    if state.closing || state.dead {
+        return;
+    }
+    if code == CloseCode::SLOW_CONSUMER {
+        state.backlog.discard_unstarted();
+    }
+    // Closing may be decided under a room's lock: the flush task writes the close frame.
+    let frame = Frame::close(code, detail);
+    let _ = outbox.enqueue(state, &frame, false);
+    state.closing = true;
+    outbox.conn.progress.notify_waiters();
 }
 
-impl Outbox {
-    pub fn new(id: ConnId, wire: Wire, tx: mpsc::Sender<Frame>, shared: Arc<Shared>) -> Self {
-        Outbox { id, wire, tx, shared }
-    }
-
-    /// Queue `frame` without waiting. A frame that must not be lost and does not fit closes the
-    /// connection as a slow consumer.
-    pub fn offer(&self, frame: &Frame, droppable: bool) -> Delivery {
-        match self.tx.try_send(frame.clone()) {
-            Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
-            Err(mpsc::error::TrySendError::Full(_)) if droppable => Delivery::Dropped,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close(CloseCode::SLOW_CONSUMER, "outgoing queue full");
-                Delivery::SlowConsumer
+/// Write the backlog whenever the socket can take more, until it is empty.
+async fn flush(outbox: Outbox) {
+    let Sink::Socket(socket) = &outbox.conn.sink else { return };
+    loop {
+        if socket.writable().await.is_err() {
+            let mut state = outbox.state();
+            state.flushing = false;
+            return outbox.fail(&mut state);
+        }
+        let mut state = outbox.state();
+        loop {
+            if state.dead || state.backlog.is_empty() {
+                state.flushing = false;
+                drop(state);
+                outbox.conn.progress.notify_waiters();
+                return;
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = state.backlog.slices(&mut slices);
+            match socket.try_write_vectored(&slices[..n]) {
+                Ok(0) => {
+                    state.flushing = false;
+                    return outbox.fail(&mut state);
+                }
+                Ok(written) => {
+                    state.backlog.advance(written);
+                    outbox.conn.progress.notify_waiters();
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    state.flushing = false;
+                    return outbox.fail(&mut state);
+                }
             }
         }
-    }
-
-    pub fn close(&self, code: CloseCode, detail: impl Into<String>) {
-        self.shared.close(code, detail);
-    }
-
-    /// How many more frames the queue takes now.
-    pub fn free(&self) -> usize {
-        self.tx.capacity()
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.shared.is_killed()
-    }
-
-    /// The state shared with the connection's tasks.
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
     }
 }

@@ -60,5 +60,7 @@ async fn publish(
     let target = hub.rooms.get(&room)?;
     hub.metrics.event_in(event.name());
     let event = backend::publish(&target, event)?;
+    // A backend publishing faster than the room's fan-out waits for it, instead of queueing.
+    target.settled().await;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "room": room, "seq": event.seq }))))
 }

@@ -10,8 +10,8 @@
 //! Notifications are never dropped: they are queued as frames that must not be lost, so a
 //! connection whose queue is full is closed as a slow consumer (and reads them on reconnect).
 
-use crate::delivery::frame::encode_frame;
-use crate::delivery::outbox::{ConnId, Frame, Outbox};
+use crate::delivery::frame::{encode_frame, Class, Frame};
+use crate::delivery::outbox::{ConnId, Outbox};
 use crate::store::Notified;
 use dashmap::DashMap;
 use stagehand_protocol::server::{Control, NotificationsRemaining, ServerMessage};
@@ -95,10 +95,10 @@ impl Inboxes {
                 None => {
                     let slot = &mut frames[member.outbox.wire.index()];
                     if slot.is_none() {
-                        *slot = encode_frame(member.outbox.wire, &message);
+                        *slot = encode_frame(member.outbox.wire, &message, Class::State);
                     }
                     if let Some(frame) = slot {
-                        member.outbox.offer(frame, false);
+                        member.outbox.offer(frame);
                     }
                 }
             }
@@ -113,8 +113,8 @@ impl Inboxes {
         let backlog = member.backlog.take().unwrap_or_default();
         let outbox = &member.outbox;
         let send = |message: ServerMessage| {
-            if let Some(frame) = encode_frame(outbox.wire, &message) {
-                outbox.offer(&frame, false);
+            if let Some(frame) = encode_frame(outbox.wire, &message, Class::State) {
+                outbox.offer(&frame);
             }
         };
         let (newest, remaining) = match unread {
@@ -140,10 +140,8 @@ impl Inboxes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::outbox::Shared;
     use stagehand_protocol::codec;
     use stagehand_protocol::Wire;
-    use tokio::sync::mpsc;
 
     fn note(id: u64) -> NotificationInfo {
         NotificationInfo {
@@ -156,11 +154,10 @@ mod tests {
     }
 
     /// What the connection was sent: notification ids, and `None` for a `notifications_remaining`.
-    fn sent(queue: &mut mpsc::Receiver<Frame>) -> Vec<Option<u64>> {
+    fn sent(outbox: &Outbox) -> Vec<Option<u64>> {
         let mut out = Vec::new();
-        while let Ok(frame) = queue.try_recv() {
-            let axum::extract::ws::Message::Text(text) = &*frame else { panic!("json frames") };
-            match codec::decode(Wire::Json, text.as_bytes()).unwrap() {
+        for frame in outbox.take_frames() {
+            match codec::decode(Wire::Json, frame.payload()).unwrap() {
                 ServerMessage::Control(Control::Notification(n)) => out.push(Some(n.notification_id)),
                 ServerMessage::Control(Control::NotificationsRemaining(_)) => out.push(None),
                 other => panic!("unexpected {other:?}"),
@@ -169,46 +166,45 @@ mod tests {
         out
     }
 
-    fn connection() -> (Outbox, mpsc::Receiver<Frame>) {
-        let (tx, rx) = mpsc::channel(64);
-        (Outbox::new(1, Wire::Json, tx, Shared::new()), rx)
+    fn connection() -> Outbox {
+        Outbox::socketless(1, Wire::Json, 1 << 20)
     }
 
     #[test]
     fn live_notifications_during_catch_up_follow_the_unread_page_in_order_and_once() {
         let inboxes = Inboxes::default();
-        let (outbox, mut queue) = connection();
-        inboxes.register("user:c", outbox);
+        let outbox = connection();
+        inboxes.register("user:c", outbox.clone());
         // Committed while the unread page is being read: 5 is also in the page, 6 and 7 are not.
         for id in [5, 6, 7] {
             inboxes.deliver("user:c", &note(id));
         }
-        assert!(sent(&mut queue).is_empty(), "nothing goes out before the unread page");
+        assert!(sent(&outbox).is_empty(), "nothing goes out before the unread page");
         // The page, newest first as the store returns it.
         inboxes.caught_up("user:c", 1, Unread::Page { items: vec![note(5), note(4), note(3)], more: true });
         inboxes.deliver("user:c", &note(8));
-        assert_eq!(sent(&mut queue), [Some(3), Some(4), Some(5), None, Some(6), Some(7), Some(8)]);
+        assert_eq!(sent(&outbox), [Some(3), Some(4), Some(5), None, Some(6), Some(7), Some(8)]);
     }
 
     #[test]
     fn an_unreadable_inbox_is_announced_and_live_delivery_still_starts() {
         let inboxes = Inboxes::default();
-        let (outbox, mut queue) = connection();
-        inboxes.register("user:c", outbox);
+        let outbox = connection();
+        inboxes.register("user:c", outbox.clone());
         inboxes.deliver("user:c", &note(9));
         inboxes.caught_up("user:c", 1, Unread::Unknown);
-        assert_eq!(sent(&mut queue), [None, Some(9)]);
+        assert_eq!(sent(&outbox), [None, Some(9)]);
     }
 
     #[test]
     fn a_backlog_past_its_limit_closes_the_connection_instead_of_dropping() {
         let inboxes = Inboxes::default();
-        let (outbox, _queue) = connection();
+        let outbox = connection();
         inboxes.register("user:c", outbox.clone());
         for id in 0..=BACKLOG_LIMIT as u64 {
             inboxes.deliver("user:c", &note(id + 1));
         }
         assert!(outbox.is_closed());
-        assert_eq!(outbox.shared().close_reason().map(|r| r.0), Some(CloseCode::SLOW_CONSUMER));
+        assert_eq!(outbox.close_reason().map(|r| r.0), Some(CloseCode::SLOW_CONSUMER));
     }
 }

@@ -2,13 +2,16 @@
 //!
 //! An event is encoded at most once per (audience, wire format): viewers get the public form
 //! (agency staff hidden behind the creator), staff members get the real operator. Every recipient
-//! receives the same [`Frame`] (a shared pointer to the encoded message): a reference-count bump. The
-//! delivery loop is a plain synchronous `try_send` per member; it never waits.
+//! is handed the same [`Frame`] (shared bytes of the whole WebSocket frame), which its connection
+//! writes as it is. The delivery loop never waits.
 
-use crate::delivery::frame::encode_frame;
-use crate::delivery::outbox::{ConnId, Delivery, Frame, Outbox};
+use crate::delivery::frame::{encode_frame, Class, Frame};
+use crate::delivery::outbox::{ConnId, Delivery, Outbox};
 use stagehand_protocol::server::{Event, ServerMessage};
+use stagehand_protocol::types::Operator;
 use stagehand_protocol::Wire;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 /// Who receives which form of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,53 +22,68 @@ pub enum Audience {
     Staff,
 }
 
+/// A member of a room on this node.
+#[derive(Clone)]
+pub struct Member {
+    pub outbox: Outbox,
+    /// Set for agency staff; `None` for the creator and viewers.
+    pub operator: Option<Operator>,
+}
+
+/// Members by connection: a persistent map, so a fan-out takes a snapshot of it in O(1) under
+/// the room's lock and walks it with no lock held while members join and leave.
+pub type MemberMap = imbl::HashMap<ConnId, Arc<Member>>;
+
 /// One event on its way out, with its frames encoded on first use.
 pub struct Outgoing {
     staff_form: ServerMessage,
     public_form: Option<ServerMessage>,
-    droppable: bool,
+    class: Class,
     frames: [[Option<Frame>; 2]; 2],
 }
 
 impl Outgoing {
     pub fn new(event: &Event) -> Self {
-        let droppable = event.body.droppable();
+        let class = if event.body.coalesces() {
+            // One counter per room and event type.
+            let mut key = DefaultHasher::new();
+            (&event.room, event.body.name()).hash(&mut key);
+            Class::Coalesce(key.finish())
+        } else if event.body.droppable() {
+            Class::Droppable
+        } else {
+            Class::State
+        };
         // Only events that name an operator need a separate public form.
         let public_form = event
             .body
             .has_operator()
             .then(|| ServerMessage::Event(Event { body: event.body.for_viewers(), ..event.clone() }));
-        Outgoing { staff_form: ServerMessage::Event(event.clone()), public_form, droppable, frames: Default::default() }
+        Outgoing { staff_form: ServerMessage::Event(event.clone()), public_form, class, frames: Default::default() }
     }
 
     /// The same, for replaying missed events to a recovering joiner: none may be dropped.
     pub fn replay(event: &Event) -> Self {
-        Outgoing { droppable: false, ..Outgoing::new(event) }
+        Outgoing { class: Class::State, ..Outgoing::new(event) }
     }
 
-    fn frame(&mut self, audience: Audience, wire: Wire) -> Option<&Frame> {
+    pub fn frame(&mut self, audience: Audience, wire: Wire) -> Option<&Frame> {
         let form = match (audience, &self.public_form) {
             (Audience::Viewers, Some(public)) => (0, public),
             _ => (1, &self.staff_form),
         };
         let slot = &mut self.frames[form.0][wire.index()];
         if slot.is_none() {
-            *slot = encode_frame(wire, form.1);
+            *slot = encode_frame(wire, form.1, self.class);
         }
         slot.as_ref()
     }
 
     /// Offer the event to every member of one audience, adding the outcome to `tally`.
     pub fn deliver<'a>(&mut self, audience: Audience, members: impl Iterator<Item = &'a Outbox>, tally: &mut Tally) {
-        let droppable = self.droppable;
         for outbox in members {
             let Some(frame) = self.frame(audience, outbox.wire) else { return };
-            match outbox.offer(frame, droppable) {
-                Delivery::Queued => tally.queued += 1,
-                Delivery::Dropped => tally.dropped += 1,
-                Delivery::SlowConsumer => tally.slow.push(outbox.id),
-                Delivery::Gone => tally.gone.push(outbox.id),
-            }
+            tally.count(outbox.id, outbox.offer(frame));
         }
     }
 }
@@ -74,9 +92,26 @@ impl Outgoing {
 #[derive(Debug, Default)]
 pub struct Tally {
     pub queued: u64,
+    pub coalesced: u64,
+    /// Frames refused or shed from a backlog to make room.
     pub dropped: u64,
     /// Members closed as slow consumers: remove them from the room.
     pub slow: Vec<ConnId>,
     /// Members whose connection already ended: remove them too.
     pub gone: Vec<ConnId>,
+}
+
+impl Tally {
+    pub fn count(&mut self, id: ConnId, delivery: Delivery) {
+        match delivery {
+            Delivery::Queued { shed } => {
+                self.queued += 1;
+                self.dropped += shed as u64;
+            }
+            Delivery::Coalesced => self.coalesced += 1,
+            Delivery::Dropped => self.dropped += 1,
+            Delivery::SlowConsumer => self.slow.push(id),
+            Delivery::Gone => self.gone.push(id),
+        }
+    }
 }

@@ -11,6 +11,8 @@
 
 pub mod fanout;
 pub mod features;
+pub mod members;
+pub mod pipeline;
 pub mod room;
 
 use crate::broker::memory::{MemoryBroker, Retention};
@@ -109,7 +111,7 @@ impl Rooms {
             Entry::Occupied(existing) => existing.get().clone(),
             Entry::Vacant(slot) => {
                 let title = title.unwrap_or(&creator.name).to_string();
-                let room = Arc::new(Room::new(
+                let room = Room::new(
                     id.to_string(),
                     creator.clone(),
                     title,
@@ -117,7 +119,7 @@ impl Rooms {
                     self.metrics.clone(),
                     self.config.clock,
                     self.broker.clone(),
-                ));
+                );
                 slot.insert(room.clone());
                 room
             }

@@ -5,18 +5,24 @@
 //! 1. `ops`: held by a command from its validation to its publication, so what it checked still
 //!    holds when its event takes a seq (every publisher of this room takes it);
 //! 2. the broker's per-room lock, held while it sequences and delivers one event;
-//! 3. `inner`: state and members, held while an event is applied and offered to members, and
-//!    while a member joins. Nothing under it waits: encoding is a few hundred nanoseconds and
-//!    delivery is `try_send`.
+//! 3. `inner`: state and members, held while an event is applied and its delivery job queued,
+//!    and while a member joins;
+//! 4. a partition's pipeline lock, held to queue or take one job.
 //!
-//! So every member receives events in `seq` order, and a joiner's snapshot is exactly the state
-//! before its first event.
+//! None of them is held while frames are written: applying an event queues one job per
+//! partition with an O(1) snapshot of that partition's members, and the partition's pump task
+//! does the O(members) loop afterwards (`pipeline.rs`). A joiner's reply and missed events are a
+//! job in the same pipeline, so every member receives events in `seq` order, and a joiner's
+//! snapshot is exactly the state before its first event.
 
-use super::fanout::{Audience, Outgoing, Tally};
+use super::fanout::{Audience, Member, Outgoing, Tally};
 use super::features::RoomState;
+use super::members::Members;
+use super::pipeline::{partition_of, partitions, Job, Pipeline};
 use crate::broker::{Broker, Gap, Position, Streams};
 use crate::clock::Clock;
-use crate::delivery::frame::encode_frame;
+use crate::delivery::backlog::FRAME_OVERHEAD;
+use crate::delivery::frame::{encode_frame, Class, Frame};
 use crate::delivery::outbox::{ConnId, Outbox};
 use crate::limits::Limiters;
 use crate::metrics::Metrics;
@@ -25,7 +31,8 @@ use stagehand_protocol::server::{Control, Event, EventBody, Reply, ReplyResult, 
 use stagehand_protocol::types::{Actor, Millis, Operator, RoomState as Phase, Snapshot};
 use stagehand_protocol::CloseCode;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use tokio::runtime::Handle;
 
 /// Most live events held for one joiner while its missed events are fetched; past it the joiner
 /// gets `recovered: false` and the snapshot instead.
@@ -44,13 +51,11 @@ pub struct Room {
     broker: Arc<dyn Broker>,
     ops: Mutex<()>,
     inner: Mutex<Inner>,
-}
-
-/// A member of the room on this node.
-struct Member {
-    outbox: Outbox,
-    /// Set for agency staff; `None` for the creator and viewers.
-    operator: Option<Operator>,
+    /// One delivery pipeline per partition of the members.
+    pipelines: Box<[Pipeline]>,
+    /// Where pump tasks run.
+    runtime: Option<Handle>,
+    me: Weak<Room>,
 }
 
 /// A joiner whose missed events are being fetched: out of the fan-out until they are sent, its
@@ -66,8 +71,7 @@ struct Inner {
     state: RoomState,
     /// The position of the last event applied here.
     applied: Position,
-    viewers: HashMap<ConnId, Member>,
-    staff: HashMap<ConnId, Member>,
+    members: Members,
     recovering: HashMap<ConnId, Recovering>,
     /// Agency staff that left without a `staff_left` yet (dropped as slow, expelled): announced
     /// when their connection leaves the room. Bounded by the connections that were members.
@@ -95,10 +99,10 @@ impl Room {
         metrics: Arc<Metrics>,
         clock: Clock,
         broker: Arc<dyn Broker>,
-    ) -> Self {
+    ) -> Arc<Self> {
         let applied = broker.position(&id);
         let created_at = clock.now_ms();
-        Room {
+        Arc::new_cyclic(|me| Room {
             id,
             creator,
             limits,
@@ -110,14 +114,16 @@ impl Room {
             inner: Mutex::new(Inner {
                 state: RoomState::new(title),
                 applied,
-                viewers: HashMap::new(),
-                staff: HashMap::new(),
+                members: Members::default(),
                 recovering: HashMap::new(),
                 departed: HashMap::new(),
                 announced_viewers: 0,
                 creator_gone_since: Some(created_at),
             }),
-        }
+            pipelines: (0..partitions()).map(|_| Pipeline::default()).collect(),
+            runtime: Handle::try_current().ok(),
+            me: me.clone(),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -155,7 +161,7 @@ impl Room {
     }
 
     pub fn viewer_count(&self) -> usize {
-        self.lock().viewers.len()
+        self.lock().members.viewer_count()
     }
 
     /// Since when the creator has had no connection in the room (`None`: present now).
@@ -182,36 +188,88 @@ impl Room {
                 pending.overflowed = true;
             }
         }
-        self.fan_out(&mut inner, &event);
-        if matches!(event.body, EventBody::RoomEnded { .. }) {
+        let ended = matches!(event.body, EventBody::RoomEnded { .. });
+        self.fan_out(&inner, event);
+        if ended {
             // The room has no members once it ended.
-            inner.viewers.clear();
-            inner.staff.clear();
+            inner.members.clear();
             inner.recovering.clear();
             inner.departed.clear();
         }
     }
 
-    /// Offer `event` to every member who may see it; members that are gone or too slow leave.
-    fn fan_out(&self, inner: &mut Inner, event: &Event) {
-        let mut outgoing = Outgoing::new(event);
-        let mut tally = Tally::default();
-        if !event.body.staff_only() {
-            outgoing.deliver(Audience::Viewers, inner.viewers.values().map(|m| &m.outbox), &mut tally);
+    /// Queue `event` for every member who may see it now, one job per partition.
+    fn fan_out(&self, inner: &Inner, event: Arc<Event>) {
+        let staff_only = event.body.staff_only();
+        for (p, part) in inner.members.parts() {
+            if part.staff.is_empty() && (staff_only || part.viewers.is_empty()) {
+                continue;
+            }
+            let viewers = (!staff_only).then(|| part.viewers.clone());
+            self.queue_job(p, Job::Broadcast { event: event.clone(), viewers, staff: part.staff.clone() });
         }
-        outgoing.deliver(Audience::Staff, inner.staff.values().map(|m| &m.outbox), &mut tally);
-        for id in tally.slow.iter().chain(&tally.gone) {
-            inner.viewers.remove(id);
-            if let Some(Member { operator: Some(staff), .. }) = inner.staff.remove(id) {
-                inner.departed.insert(*id, staff);
+    }
+
+    fn queue_job(&self, partition: usize, job: Job) {
+        if !self.pipelines[partition].push(job) {
+            return;
+        }
+        let Some(room) = self.me.upgrade() else { return };
+        match &self.runtime {
+            Some(runtime) => drop(runtime.spawn(room.pump(partition))),
+            // Outside a runtime (benchmarks): a thread, never the caller, which holds the lock.
+            None => drop(std::thread::spawn(move || futures::executor::block_on(room.pump(partition)))),
+        }
+    }
+
+    /// Run a partition's jobs until none is left. Members found gone or too slow leave.
+    async fn pump(self: Arc<Self>, partition: usize) {
+        while let Some(job) = self.pipelines[partition].next() {
+            let big = matches!(&job, Job::Broadcast { viewers: Some(v), .. } if v.len() > 256);
+            let tally = job.run();
+            self.settle(tally);
+            // Other tasks on this thread get their turn between big fan-outs.
+            if big {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::task::consume_budget().await;
             }
         }
+    }
+
+    fn settle(&self, tally: Tally) {
         self.metrics.deliveries.inc_by(tally.queued);
+        self.metrics.coalesced_events.inc_by(tally.coalesced);
         self.metrics.dropped_events.inc_by(tally.dropped);
         self.metrics.slow_consumer_closes.inc_by(tally.slow.len() as u64);
+        if tally.slow.is_empty() && tally.gone.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        for id in tally.slow.iter().chain(&tally.gone) {
+            if let Some((_, member)) = inner.members.remove(*id) {
+                if let Some(staff) = &member.operator {
+                    inner.departed.insert(*id, staff.clone());
+                }
+            }
+        }
         // Only a member leaving can change whether the creator is present.
-        if !tally.slow.is_empty() || !tally.gone.is_empty() {
-            Self::note_creator(inner, self.clock.now_ms());
+        Self::note_creator(&mut inner, self.clock.now_ms());
+    }
+
+    /// Wait until everything queued for delivery so far was sent (tests and benchmarks).
+    pub async fn idle(&self) {
+        for pipeline in self.pipelines.iter() {
+            pipeline.idle().await;
+        }
+    }
+
+    /// Wait until this room's deliveries are not far behind its publications: publishers call
+    /// it after publishing, so one faster than the fan-out is slowed down, not queued without
+    /// bound.
+    pub async fn settled(&self) {
+        for pipeline in self.pipelines.iter() {
+            pipeline.settled().await;
         }
     }
 
@@ -230,8 +288,13 @@ impl Room {
         let member = Member { outbox: outbox.clone(), operator };
         let Some(since) = since else {
             let mut inner = self.lock();
+            // Both under the lock: the reply is queued before any event the member is sent.
             let first = Self::insert(&mut inner, id, member, audience);
-            self.reply_snapshot(&inner, outbox, audience, request_id, None);
+            let reply = self.reply_snapshot(&inner, outbox, audience, request_id, None);
+            self.queue_job(
+                partition_of(id),
+                Job::Direct { outbox: outbox.clone(), frames: reply.into_iter().collect() },
+            );
             Self::note_creator(&mut inner, self.clock.now_ms());
             return first;
         };
@@ -239,7 +302,7 @@ impl Room {
         //    is missed, sent twice or sent before the reply…
         let first = {
             let mut inner = self.lock();
-            let was_member = inner.viewers.remove(&id).is_some() || inner.staff.remove(&id).is_some();
+            let was_member = inner.members.remove(id).is_some();
             inner.departed.remove(&id);
             inner.recovering.insert(id, Recovering { member, audience, buffer: Vec::new(), overflowed: false });
             !was_member
@@ -261,75 +324,79 @@ impl Room {
         };
         Self::insert(&mut inner, id, member, audience);
         let replay = history.and_then(|(missed, buffered)| {
-            let replay = replay_order(&inner.applied, missed, buffered);
-            // The replay is not droppable: it must fit the connection's queue with the reply.
-            match replay.len() < outbox.free() {
-                true => Ok(replay),
+            let frames: Vec<Frame> = replay_order(&inner.applied, missed, buffered)
+                .iter()
+                .filter_map(|event| Outgoing::replay(event).frame(audience, outbox.wire).cloned())
+                .collect();
+            // The replay is not droppable: it must fit the connection's backlog.
+            let bytes: usize = frames.iter().map(|f| f.len() + FRAME_OVERHEAD).sum();
+            match bytes <= outbox.free_bytes() {
+                true => Ok(frames),
                 false => Err(Gap::TooMany),
             }
         });
-        match replay {
+        let frames = match replay {
             Ok(replay) => {
-                self.reply_snapshot(&inner, outbox, audience, request_id, Some(true));
-                let mut tally = Tally::default();
-                for event in &replay {
-                    Outgoing::replay(event).deliver(audience, std::iter::once(outbox), &mut tally);
-                }
-                self.metrics.deliveries.inc_by(tally.queued);
                 self.metrics.recovered_joins.inc();
+                self.reply_snapshot(&inner, outbox, audience, request_id, Some(true))
+                    .into_iter()
+                    .chain(replay)
+                    .collect()
             }
             Err(gap) => {
                 tracing::debug!(room = %self.id, conn = id, %gap, "join could not recover");
-                self.reply_snapshot(&inner, outbox, audience, request_id, Some(false));
                 self.metrics.unrecovered_joins.inc();
+                self.reply_snapshot(&inner, outbox, audience, request_id, Some(false)).into_iter().collect()
             }
-        }
+        };
+        self.queue_job(partition_of(id), Job::Direct { outbox: outbox.clone(), frames });
         Self::note_creator(&mut inner, self.clock.now_ms());
         first
     }
 
     fn insert(inner: &mut Inner, id: ConnId, member: Member, audience: Audience) -> bool {
         inner.departed.remove(&id);
-        match audience {
-            Audience::Viewers => inner.viewers.insert(id, member).is_none(),
-            Audience::Staff => inner.staff.insert(id, member).is_none(),
-        }
+        inner.members.insert(id, member, audience)
     }
 
-    /// Queue the reply to a join: the snapshot as `audience` sees it.
-    fn reply_snapshot(&self, inner: &Inner, outbox: &Outbox, audience: Audience, id: u64, recovered: Option<bool>) {
+    /// The reply to a join: the snapshot as `audience` sees it.
+    fn reply_snapshot(
+        &self,
+        inner: &Inner,
+        outbox: &Outbox,
+        audience: Audience,
+        id: u64,
+        recovered: Option<bool>,
+    ) -> Option<Frame> {
         let snapshot = Snapshot { recovered, ..self.snapshot_locked(inner, audience) };
         let reply = ServerMessage::Control(Control::Reply(Reply::ok(id, Some(ReplyResult::Snapshot(snapshot)))));
-        if let Some(frame) = encode_frame(outbox.wire, &reply) {
-            outbox.offer(&frame, false);
-        }
+        encode_frame(outbox.wire, &reply, Class::Reply)
     }
 
     /// Remove a member. Returns who left, or `None` if it was not a member.
     pub fn leave(&self, id: ConnId) -> Option<Departure> {
         let mut inner = self.lock();
         inner.recovering.remove(&id);
-        let departure = if inner.viewers.remove(&id).is_some() {
-            Some(Departure::Viewer)
-        } else if let Some(member) = inner.staff.remove(&id) {
-            Some(member.operator.map_or(Departure::Creator, Departure::Staff))
-        } else {
-            inner.departed.remove(&id).map(Departure::Staff)
+        let departure = match inner.members.remove(id) {
+            Some((Audience::Viewers, _)) => Some(Departure::Viewer),
+            Some((Audience::Staff, member)) => {
+                Some(member.operator.clone().map_or(Departure::Creator, Departure::Staff))
+            }
+            None => inner.departed.remove(&id).map(Departure::Staff),
         };
         Self::note_creator(&mut inner, self.clock.now_ms());
         departure
     }
 
     pub fn is_member(&self, id: ConnId) -> bool {
-        let inner = self.lock();
-        inner.viewers.contains_key(&id) || inner.staff.contains_key(&id)
+        self.lock().members.contains(id)
     }
 
     /// The agencies that have staff in the room now.
     pub fn staff_agencies(&self) -> Vec<String> {
         let inner = self.lock();
         let mut agencies: Vec<String> =
-            inner.staff.values().filter_map(|m| m.operator.as_ref().map(|o| o.agency_id.clone())).collect();
+            inner.members.staff().filter_map(|(_, m)| m.operator.as_ref().map(|o| o.agency_id.clone())).collect();
         agencies.sort();
         agencies.dedup();
         agencies
@@ -340,15 +407,17 @@ impl Room {
     pub fn expel_agency(&self, agency_id: &str, code: CloseCode, detail: &str) {
         let mut inner = self.lock();
         let leaving: Vec<ConnId> = inner
-            .staff
-            .iter()
+            .members
+            .staff()
             .filter(|(_, m)| m.operator.as_ref().is_some_and(|o| o.agency_id == agency_id))
             .map(|(id, _)| *id)
             .collect();
         for id in leaving {
-            if let Some(Member { outbox, operator: Some(staff) }) = inner.staff.remove(&id) {
-                outbox.close(code, detail);
-                inner.departed.insert(id, staff);
+            if let Some((_, member)) = inner.members.remove(id) {
+                member.outbox.close(code, detail);
+                if let Some(staff) = &member.operator {
+                    inner.departed.insert(id, staff.clone());
+                }
             }
         }
     }
@@ -368,7 +437,7 @@ impl Room {
             creator: self.creator.clone(),
             starts_at: state.lifecycle.starts_at,
             billboard: state.billboard.clone(),
-            viewer_count: inner.viewers.len() as u64,
+            viewer_count: inner.members.viewer_count() as u64,
             seq: inner.applied.seq,
             epoch: inner.applied.epoch.to_string(),
             recovered: None,
@@ -380,7 +449,7 @@ impl Room {
     /// Broadcast the viewer count if it changed since the last broadcast.
     pub fn announce_viewer_count(&self) {
         let mut inner = self.lock();
-        let count = inner.viewers.len() as u64;
+        let count = inner.members.viewer_count() as u64;
         if inner.state.lifecycle.phase == Phase::Ended || count == inner.announced_viewers {
             return;
         }
@@ -402,12 +471,12 @@ impl Room {
     fn announce_locked(&self, inner: &mut Inner, body: EventBody) {
         let event =
             Event { room: self.id.clone(), seq: inner.applied.seq, staff_seq: None, ts: self.clock.now_ms(), body };
-        self.fan_out(inner, &event);
+        self.fan_out(inner, Arc::new(event));
     }
 
     /// Track whether the creator has a connection in the room, for reclaiming abandoned rooms.
     fn note_creator(inner: &mut Inner, now: Millis) {
-        let present = inner.staff.values().any(|m| m.operator.is_none());
+        let present = inner.members.staff().any(|(_, m)| m.operator.is_none());
         match (present, inner.creator_gone_since) {
             (true, _) => inner.creator_gone_since = None,
             (false, None) => inner.creator_gone_since = Some(now),

@@ -229,22 +229,22 @@ pub async fn notification_of(client: &mut Client, kind: &str) -> NotificationInf
     }
 }
 
-/// A connection without a socket (MessagePack), for in-process tests: its queue is read directly.
-pub fn socketless(
-    id: u64,
-    capacity: usize,
-) -> (stagehand::delivery::outbox::Outbox, tokio::sync::mpsc::Receiver<stagehand::delivery::outbox::Frame>) {
-    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
-    (stagehand::delivery::outbox::Outbox::new(id, Wire::MsgPack, tx, stagehand::delivery::outbox::Shared::new()), rx)
+/// A connection without a socket (MessagePack), for in-process tests: what it is sent waits in
+/// its backlog (up to `bytes`) until [`drain`] reads it.
+pub fn socketless(id: u64, bytes: usize) -> stagehand::delivery::outbox::Outbox {
+    stagehand::delivery::outbox::Outbox::socketless(id, Wire::MsgPack, bytes)
 }
 
-/// Everything queued to a socketless connection so far, decoded.
-pub fn drain(rx: &mut tokio::sync::mpsc::Receiver<stagehand::delivery::outbox::Frame>) -> Vec<ServerMessage> {
-    let mut out = Vec::new();
-    while let Ok(frame) = rx.try_recv() {
-        if let axum::extract::ws::Message::Binary(bytes) = &*frame {
-            out.push(stagehand_protocol::codec::decode(Wire::MsgPack, bytes).unwrap());
-        }
-    }
-    out
+/// Everything sent to a socketless connection so far, decoded, once `room` delivered all it
+/// queued.
+pub async fn drain(
+    room: &stagehand::rooms::room::Room,
+    outbox: &stagehand::delivery::outbox::Outbox,
+) -> Vec<ServerMessage> {
+    room.idle().await;
+    outbox
+        .take_frames()
+        .iter()
+        .map(|frame| stagehand_protocol::codec::decode(Wire::MsgPack, frame.payload()).unwrap())
+        .collect()
 }

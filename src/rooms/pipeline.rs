@@ -1,0 +1,123 @@
+//! A room's delivery pipeline: the jobs its events and joins leave for delivery, in order.
+//!
+//! Applying an event only queues a job holding the event and an O(1) snapshot of the members;
+//! the O(members) loop runs afterwards in a pump task with no room lock held, so joins,
+//! commands and other rooms never wait on a fan-out. Members are split into partitions by
+//! connection (one per core); each partition has its own pipeline and pump, so one room's
+//! fan-out runs on several cores at once, while every connection — always in the same
+//! partition — still gets its frames in order.
+
+use super::fanout::{MemberMap, Outgoing, Tally};
+use crate::delivery::frame::Frame;
+use crate::delivery::outbox::{ConnId, Outbox};
+use stagehand_protocol::server::Event;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio::sync::Notify;
+
+/// Jobs a partition may hold before publishers wait for it ([`Pipeline::settled`]).
+pub const HIGH_WATER: usize = 64;
+
+/// How many partitions a room's members are split into: one per core the hub may use.
+pub fn partitions() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The partition of a connection.
+pub fn partition_of(id: ConnId) -> usize {
+    (id % partitions() as u64) as usize
+}
+
+/// Something to send.
+pub enum Job {
+    /// An event to the members of one partition as they were when it was applied.
+    Broadcast { event: Arc<Event>, viewers: Option<MemberMap>, staff: MemberMap },
+    /// Frames for one connection, in order: a join's reply and the events it missed.
+    Direct { outbox: Outbox, frames: Vec<Frame> },
+}
+
+impl Job {
+    /// Send it. Never waits.
+    pub fn run(self) -> Tally {
+        let mut tally = Tally::default();
+        match self {
+            Job::Broadcast { event, viewers, staff } => {
+                let mut outgoing = Outgoing::new(&event);
+                if let Some(viewers) = viewers {
+                    outgoing.deliver(super::fanout::Audience::Viewers, viewers.values().map(|m| &m.outbox), &mut tally);
+                }
+                outgoing.deliver(super::fanout::Audience::Staff, staff.values().map(|m| &m.outbox), &mut tally);
+            }
+            Job::Direct { outbox, frames } => {
+                for frame in &frames {
+                    tally.count(outbox.id, outbox.offer(frame));
+                }
+            }
+        }
+        tally
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// A pump is working on this queue.
+    pumping: bool,
+}
+
+/// One partition's queue of jobs.
+#[derive(Default)]
+pub struct Pipeline {
+    queue: Mutex<Queue>,
+    /// Woken whenever the queue shrinks.
+    progress: Notify,
+}
+
+impl Pipeline {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queue a job. Returns whether the caller must start a pump (none is running).
+    pub fn push(&self, job: Job) -> bool {
+        let mut queue = self.lock();
+        queue.jobs.push_back(job);
+        !std::mem::replace(&mut queue.pumping, true)
+    }
+
+    /// The next job for the pump; `None` ends the pump (and the next push starts another).
+    pub fn next(&self) -> Option<Job> {
+        let mut queue = self.lock();
+        let job = queue.jobs.pop_front();
+        if job.is_none() {
+            queue.pumping = false;
+        }
+        drop(queue);
+        self.progress.notify_waiters();
+        job
+    }
+
+    /// Wait until at most [`HIGH_WATER`] jobs wait: publishers call it after publishing, so a
+    /// publisher faster than the fan-out is slowed down instead of growing the queue.
+    pub async fn settled(&self) {
+        self.wait_until(|queue| queue.jobs.len() <= HIGH_WATER).await
+    }
+
+    /// Wait until every job queued so far was run.
+    pub async fn idle(&self) {
+        self.wait_until(|queue| queue.jobs.is_empty() && !queue.pumping).await
+    }
+
+    async fn wait_until(&self, done: impl Fn(&Queue) -> bool) {
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if done(&self.lock()) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
