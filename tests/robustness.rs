@@ -171,13 +171,6 @@ async fn slow_consumer_hub() -> TestHub {
     .await
 }
 
-/// A client with a small socket receive buffer, so that once it stops reading a few events fill
-/// what the kernel holds for it and the hub's queue fills soon after.
-async fn small_window_client(hub: &TestHub, token: String) -> Client {
-    let options = Options { recv_buffer_bytes: Some(4096), ..Options::new(Auth::Header(token)) };
-    Client::connect_with(&hub.ws_url, Wire::MsgPack, options).await.expect("client connects")
-}
-
 /// Publish large orders into `room` until the hub has closed one slow consumer (polling the
 /// metric, not the clock); returns how many were published.
 async fn publish_until_a_slow_consumer_is_closed(hub: &TestHub, room: &str, prefix: &str) -> usize {
@@ -187,7 +180,7 @@ async fn publish_until_a_slow_consumer_is_closed(hub: &TestHub, room: &str, pref
         body["product_name"] = big.clone().into();
         let (status, _) = hub.publish(room, body).await;
         assert_eq!(status, 202);
-        if published % 20 == 0 && hub.metrics().await.contains("stagehand_slow_consumer_closes_total 1") {
+        if hub.metrics().await.contains("stagehand_slow_consumer_closes_total 1") {
             return published;
         }
     }
@@ -195,12 +188,12 @@ async fn publish_until_a_slow_consumer_is_closed(hub: &TestHub, room: &str, pref
 }
 
 #[tokio::test]
-async fn a_client_that_stops_reading_is_dropped_as_slow_and_the_others_get_everything() {
+async fn a_client_that_stops_reading_is_dropped_as_slow_recovers_with_since_and_the_others_get_everything() {
     let hub = slow_consumer_hub().await;
     let room = "r-slow";
     let (_creator, mut reader) = live_room(&hub, Wire::MsgPack, room, "cara").await;
     let mut stalled = small_window_client(&hub, hub.token("stalled", Role::Viewer)).await;
-    ok_snapshot(stalled.request(Command::Join { room: room.into(), since: None }).await.unwrap());
+    let joined = ok_snapshot(stalled.request(Command::Join { room: room.into(), since: None }).await.unwrap());
 
     // The healthy reader drains concurrently and counts every order, in seq order, until the
     // closing `activity` marker.
@@ -225,9 +218,13 @@ async fn a_client_that_stops_reading_is_dropped_as_slow_and_the_others_get_every
     // The stalled client, once it reads again, finds what its socket held and then the close
     // code; its unsent queue was discarded, so it did not get every order.
     let mut received = 0;
+    let mut last_seq = joined.seq;
     let (code, reason) = loop {
         match stalled.next().await {
-            Ok(ServerMessage::Event(Event { body: EventBody::Order { .. }, .. })) => received += 1,
+            Ok(ServerMessage::Event(Event { seq, body: EventBody::Order { .. }, .. })) => {
+                received += 1;
+                last_seq = seq;
+            }
             Ok(_) => {}
             Err(ClientError::Closed(Some(close))) => break close,
             Err(other) => panic!("expected the close frame, got {other}"),
@@ -235,6 +232,22 @@ async fn a_client_that_stops_reading_is_dropped_as_slow_and_the_others_get_every
     };
     assert_eq!(code, CloseCode::SLOW_CONSUMER.0, "{reason}");
     assert!(received < published, "{received} of {published}");
+
+    // It comes back with `since` and gets every event it missed, in order, then live ones.
+    let mut back = hub.viewer(Wire::MsgPack, "stalled").await;
+    let since = stagehand_protocol::client::Since { seq: last_seq, epoch: joined.epoch.clone(), staff_seq: None };
+    let rejoined = ok_snapshot(back.request(Command::Join { room: room.into(), since: Some(since) }).await.unwrap());
+    assert_eq!(rejoined.recovered, Some(true));
+    let mut missed = Vec::new();
+    loop {
+        let event = back.next_non_count_event().await.unwrap();
+        missed.push(event.seq);
+        if matches!(event.body, EventBody::Activity { .. }) {
+            break;
+        }
+    }
+    assert_eq!(missed, (last_seq + 1..=rejoined.seq).collect::<Vec<_>>());
+    assert_eq!(received + missed.len(), published + 1);
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
 //! A connection's backlog: the frames its socket could not take yet, bounded in bytes.
 //!
-//! Under pressure it gives way in this order: a counter replaces its own queued predecessor
-//! (coalescing); droppable frames are refused, then shed from the queue to make room for a state
-//! frame; a state frame that still does not fit is refused, and the connection is closed as slow.
-//! The connection's own replies always fit (its reader stops reading requests instead, see
+//! The bound applies to room events. Under pressure they give way in this order: a counter
+//! replaces its own queued predecessor (coalescing); droppable frames are refused, then shed from
+//! the queue to make room for a state frame; a state frame that still does not fit is refused,
+//! and the connection is closed as slow. The connection's own replies (and a recovering joiner's
+//! replay, which is checked against its own cap before it is queued) are not counted against it:
+//! they always fit, and the reader stops reading requests while they wait (see
 //! [`super::outbox::Outbox::wait_for_room`]).
 
 use super::frame::{Class, Frame};
@@ -34,6 +36,13 @@ pub struct Backlog {
     written: usize,
     /// Bytes charged: unwritten frame bytes plus [`FRAME_OVERHEAD`] per frame.
     charged: usize,
+    /// The part of `charged` that is room events (whole frames plus overhead): what the bound
+    /// limits.
+    events: usize,
+}
+
+fn cost(frame: &Frame) -> usize {
+    frame.len() + FRAME_OVERHEAD
 }
 
 impl Backlog {
@@ -41,9 +50,29 @@ impl Backlog {
         self.frames.is_empty()
     }
 
-    /// Bytes charged against the connection's bound.
+    /// Bytes waiting, replies included.
     pub fn charged(&self) -> usize {
         self.charged
+    }
+
+    /// Bytes of room events waiting: what the bound limits.
+    pub fn events(&self) -> usize {
+        self.events
+    }
+
+    fn add(&mut self, frame: &Frame) {
+        self.charged += cost(frame);
+        if frame.class != Class::Reply {
+            self.events += cost(frame);
+        }
+    }
+
+    /// Account for a whole frame leaving (`unwritten` of its bytes had not gone out).
+    fn remove(&mut self, frame: &Frame, unwritten: usize) {
+        self.charged -= unwritten + FRAME_OVERHEAD;
+        if frame.class != Class::Reply {
+            self.events -= cost(frame);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -54,26 +83,25 @@ impl Backlog {
     pub fn push(&mut self, frame: Frame, limit: usize) -> Admit {
         if let Class::Coalesce(key) = frame.class {
             if let Some(i) = self.unstarted().find(|&i| self.frames[i].class == Class::Coalesce(key)) {
-                self.charged = self.charged - self.frames[i].len() + frame.len();
-                self.frames[i] = frame;
+                let new = frame.clone();
+                let old = std::mem::replace(&mut self.frames[i], frame);
+                self.remove(&old, old.len());
+                self.add(&new);
                 return Admit::Coalesced;
             }
         }
-        let cost = frame.len() + FRAME_OVERHEAD;
-        if self.charged + cost > limit {
-            match frame.class {
-                Class::Droppable | Class::Coalesce(_) => return Admit::Dropped,
-                Class::State | Class::Reply => {}
-            }
-        }
+        let needed = self.events + cost(&frame);
         let mut shed = 0;
-        if self.charged + cost > limit {
-            shed = self.shed(self.charged + cost - limit);
-            if self.charged + cost > limit && frame.class == Class::State {
+        if frame.class != Class::Reply && needed > limit {
+            if frame.class.sheddable() {
+                return Admit::Dropped;
+            }
+            shed = self.shed(needed - limit);
+            if self.events + cost(&frame) > limit {
                 return Admit::Full;
             }
         }
-        self.charged += cost;
+        self.add(&frame);
         self.frames.push_back(frame);
         Admit::Queued { shed }
     }
@@ -93,12 +121,14 @@ impl Backlog {
             let keep = index < first || freed >= needed || !frame.class.sheddable();
             index += 1;
             if !keep {
-                freed += frame.len() + FRAME_OVERHEAD;
+                freed += cost(frame);
                 shed += 1;
             }
             keep
         });
+        // Shed frames are all events.
         self.charged -= freed;
+        self.events -= freed;
         shed
     }
 
@@ -115,17 +145,17 @@ impl Backlog {
 
     /// `n` bytes went out from the front.
     pub fn advance(&mut self, mut n: usize) {
-        self.charged -= n;
         while n > 0 {
             let Some(front) = self.frames.front() else { break };
             let left = front.len() - self.written;
             if n < left {
                 self.written += n;
+                self.charged -= n;
                 return;
             }
             n -= left;
-            self.charged -= FRAME_OVERHEAD;
-            self.frames.pop_front();
+            let front = self.frames.pop_front().expect("a front frame");
+            self.remove(&front, left);
             self.written = 0;
         }
     }
@@ -135,17 +165,18 @@ impl Backlog {
     /// Returns how many frames were discarded.
     pub fn discard_unstarted(&mut self) -> usize {
         let keep = usize::from(self.written > 0);
-        let discarded = self.frames.len() - keep;
-        for frame in self.frames.drain(keep..) {
-            self.charged -= frame.len() + FRAME_OVERHEAD;
+        let discarded: Vec<Frame> = self.frames.drain(keep..).collect();
+        for frame in &discarded {
+            self.remove(frame, frame.len());
         }
-        discarded
+        discarded.len()
     }
 
     /// Take every queued frame (a connection without a socket, read directly by in-process
     /// tests and benchmarks).
     pub fn take(&mut self) -> Vec<Frame> {
         self.charged = 0;
+        self.events = 0;
         self.written = 0;
         self.frames.drain(..).collect()
     }
@@ -186,9 +217,12 @@ mod tests {
         // …and once only state is left, it does not fit.
         assert_eq!(backlog.push(frame(Class::State, 100), limit), Admit::Full);
         assert!(backlog.frames.iter().all(|f| f.class == Class::State));
-        // Replies always fit.
+        // Replies always fit, and do not count against the bound.
         assert_eq!(backlog.push(frame(Class::Reply, 100), limit), Admit::Queued { shed: 0 });
         assert!(backlog.charged() > limit);
+        assert!(backlog.events() <= limit);
+        backlog.advance(backlog.charged() - backlog.len() * FRAME_OVERHEAD);
+        assert_eq!((backlog.charged(), backlog.events()), (0, 0));
     }
 
     #[test]

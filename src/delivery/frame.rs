@@ -77,6 +77,11 @@ impl Frame {
         Frame { bytes, class: Class::Reply, header_len: 0 }
     }
 
+    /// The same bytes, treated as `class`.
+    pub fn with_class(&self, class: Class) -> Frame {
+        Frame { class, ..self.clone() }
+    }
+
     /// An empty ping.
     pub fn ping() -> Frame {
         Frame::new(Opcode::Ping, &[], Class::Reply)

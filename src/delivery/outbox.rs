@@ -265,9 +265,11 @@ impl Outbox {
         self.state().backlog.charged()
     }
 
-    /// Bytes the backlog takes before the bound.
-    pub fn free_bytes(&self) -> usize {
-        self.conn.limit.saturating_sub(self.queued_bytes())
+    /// Most bytes of missed events a recovering joiner is sent at once: twice the bound, as a
+    /// connection closed as slow missed about a bound's worth, and more was published since. They
+    /// are queued like replies (not counted against the bound, and the reader waits for them).
+    pub fn replay_cap(&self) -> usize {
+        self.conn.limit.saturating_mul(2)
     }
 
     /// Wait until the backlog is at most half the bound (or the connection is dead): the reader
@@ -275,6 +277,7 @@ impl Outbox {
     /// its replies is slowed down, not closed.
     pub async fn wait_for_room(&self) {
         let low_water = self.conn.limit / 2;
+        // Replies and replays count here: they are what a reader that stops reading holds back.
         self.wait_until(|state| state.dead || state.backlog.charged() <= low_water).await
     }
 

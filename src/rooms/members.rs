@@ -24,7 +24,6 @@ impl Default for Members {
 }
 
 impl Members {
-
     pub fn parts(&self) -> impl Iterator<Item = (usize, &Part)> {
         self.parts.iter().enumerate()
     }

@@ -326,11 +326,13 @@ impl Room {
         let replay = history.and_then(|(missed, buffered)| {
             let frames: Vec<Frame> = replay_order(&inner.applied, missed, buffered)
                 .iter()
-                .filter_map(|event| Outgoing::replay(event).frame(audience, outbox.wire).cloned())
+                .filter_map(|event| {
+                    Outgoing::replay(event).frame(audience, outbox.wire).map(|f| f.with_class(Class::Reply))
+                })
                 .collect();
-            // The replay is not droppable: it must fit the connection's backlog.
+            // The replay is not droppable: all of it is queued with the reply, within its cap.
             let bytes: usize = frames.iter().map(|f| f.len() + FRAME_OVERHEAD).sum();
-            match bytes <= outbox.free_bytes() {
+            match bytes <= outbox.replay_cap() {
                 true => Ok(frames),
                 false => Err(Gap::TooMany),
             }

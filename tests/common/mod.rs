@@ -248,3 +248,13 @@ pub async fn drain(
         .map(|frame| stagehand_protocol::codec::decode(Wire::MsgPack, frame.payload()).unwrap())
         .collect()
 }
+
+/// A client with a small socket receive buffer, so that once it stops reading a few events fill
+/// what the kernel holds for it and the hub's backlog fills soon after.
+pub async fn small_window_client(hub: &TestHub, token: String) -> Client {
+    let options = stagehand::client::Options {
+        recv_buffer_bytes: Some(4096),
+        ..stagehand::client::Options::new(Auth::Header(token))
+    };
+    Client::connect_with(&hub.ws_url, Wire::MsgPack, options).await.expect("client connects")
+}
