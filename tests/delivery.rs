@@ -174,7 +174,7 @@ async fn a_client_that_sends_300_comments_in_one_write_gets_every_reply() {
         }
     }
     assert_eq!(replied.into_iter().collect::<Vec<_>>(), (1_000..1_300).collect::<Vec<_>>());
-    assert_eq!(flooder.request(Command::Ping).await.unwrap().ok, true);
+    assert!(flooder.request(Command::Ping).await.unwrap().ok);
 
     // The bystander saw all 300 comments.
     hub.publish(room, order("marker")).await;
