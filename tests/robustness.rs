@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use futures::StreamExt;
-use stagehand::client::{Auth, Client, ClientError, Options};
+use stagehand::client::{Auth, Client, ClientError};
 use stagehand_protocol::server::{Event, EventBody, ReplyResult, ServerMessage};
 use stagehand_protocol::types::{Billboard, Role};
 use stagehand_protocol::{Claims, CloseCode, Command, ErrorCode, Wire};
