@@ -22,7 +22,9 @@ pub struct WsIo {
 
 impl WsIo {
     pub fn new(outbox: Outbox, early: Bytes) -> Self {
-        WsIo { outbox, early }
+        // `early` is a view into hyper's read buffer (kilobytes): copy what it holds, so the
+        // buffer is freed rather than kept for the life of the connection.
+        WsIo { outbox, early: Bytes::copy_from_slice(&early) }
     }
 }
 

@@ -112,8 +112,10 @@ impl Inboxes {
         let Some(member) = members.iter_mut().find(|m| m.outbox.id == id) else { return };
         let backlog = member.backlog.take().unwrap_or_default();
         let outbox = &member.outbox;
+        // The catch-up page is bounded, and like a reply it does not count against the backlog's
+        // bound for events.
         let send = |message: ServerMessage| {
-            if let Some(frame) = encode_frame(outbox.wire, &message, Class::State) {
+            if let Some(frame) = encode_frame(outbox.wire, &message, Class::Reply) {
                 outbox.offer(&frame);
             }
         };
