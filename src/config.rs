@@ -49,6 +49,11 @@ pub struct Config {
     /// stops listening.
     #[arg(long, env = "STAGEHAND_SHUTDOWN_DRAIN_MS", default_value_t = 2_000)]
     pub shutdown_drain_ms: u64,
+    /// Time from accept within which a request's headers must be complete (not reset by each
+    /// byte); also how long an idle keep-alive HTTP connection stays open. Against slowloris and
+    /// connections that never send anything.
+    #[arg(long, env = "STAGEHAND_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
     /// Time a connection has to authenticate.
     #[arg(long, env = "STAGEHAND_AUTH_TIMEOUT_MS", default_value_t = 5_000)]
     pub auth_timeout_ms: u64,
@@ -226,8 +231,14 @@ impl Config {
         if let Some((name, _)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(ConfigError::Invalid(format!("{name} must be a positive number")));
         }
-        if self.outbound_queue == 0 || self.max_frame_bytes == 0 || self.heartbeat_ms == 0 {
-            return Err(ConfigError::Invalid("queue, frame size and heartbeat must be non-zero".into()));
+        if self.outbound_queue == 0
+            || self.max_frame_bytes == 0
+            || self.heartbeat_ms == 0
+            || self.header_timeout_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "queue, frame size, heartbeat and header timeout must be non-zero".into(),
+            ));
         }
         let store = [
             self.store_queue as u64,

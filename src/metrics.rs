@@ -76,6 +76,24 @@ pub struct LimitLabel {
     pub limit: String,
 }
 
+/// The limits whose trips are counted in `stagehand_limits_tripped{limit}` (rate limits on commands
+/// are `stagehand_rate_limited{limit}`; slow consumers `stagehand_slow_consumer_closes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tripped {
+    /// A connection's request headers were not complete within `header_timeout_ms`.
+    HeaderTimeout,
+}
+
+impl Tripped {
+    pub const ALL: [Tripped; 1] = [Tripped::HeaderTimeout];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tripped::HeaderTimeout => "header_timeout",
+        }
+    }
+}
+
 /// Every metric the hub keeps.
 pub struct Metrics {
     pub connections: Family<RoleLabel, Gauge>,
@@ -94,6 +112,8 @@ pub struct Metrics {
     pub errors: Family<CodeLabel, Counter>,
     pub rate_limited: Family<LimitLabel, Counter>,
     pub invalid_frames: Counter,
+    /// Limits that refused or closed something, by limit ([`Tripped`]).
+    pub limits_tripped: Family<LimitLabel, Counter>,
     /// The hub process, read from `/proc/self` at scrape time ([`Metrics::record_process`]).
     pub resident_memory_bytes: Gauge,
     pub open_fds: Gauge,
@@ -121,6 +141,7 @@ impl Metrics {
             errors: Family::default(),
             rate_limited: Family::default(),
             invalid_frames: Counter::default(),
+            limits_tripped: Family::default(),
             resident_memory_bytes: Gauge::default(),
             open_fds: Gauge::default(),
             max_fds: Gauge::default(),
@@ -137,7 +158,15 @@ impl Metrics {
         for class in LimitClass::ALL {
             let _ = metrics.rate_limited.get_or_create(&LimitLabel { limit: class.label().into() });
         }
+        for limit in Tripped::ALL {
+            let _ = metrics.limits_tripped.get_or_create(&LimitLabel { limit: limit.label().into() });
+        }
         metrics
+    }
+
+    /// `limit` refused or closed something.
+    pub fn tripped(&self, limit: Tripped) {
+        self.limits_tripped.get_or_create(&LimitLabel { limit: limit.label().into() }).inc();
     }
 
     pub fn connection_opened(&self, role: &str) {
@@ -212,6 +241,11 @@ impl Metrics {
             "invalid_frames",
             "Frames that could not be decoded or that the WebSocket layer refused",
             self.invalid_frames.clone(),
+        );
+        registry.register(
+            "limits_tripped",
+            "Connections and requests refused or closed by a limit, by limit",
+            self.limits_tripped.clone(),
         );
         registry.register(
             "process_resident_memory_bytes",

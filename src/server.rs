@@ -11,7 +11,6 @@
 use crate::config::Config;
 use crate::housekeeping;
 use crate::hub::Hub;
-use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,26 +41,8 @@ pub async fn start(config: Config) -> std::io::Result<RunningHub> {
     tokio::spawn(hub.clone().heartbeat());
     tokio::spawn(housekeeping::prune_periodically(hub.partner.clone(), hub.config.clone(), hub.shutdown.clone()));
     let router = crate::http::router(hub.clone());
-    // Events are small and latency matters: no Nagle delay on accepted sockets.
-    let send_buffer = hub.config.send_buffer_bytes;
-    let listener = listener.tap_io(move |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-        if send_buffer > 0 {
-            if let Err(error) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
-                tracing::debug!(%error, "could not set SO_SNDBUF");
-            }
-        }
-    });
     let stop_listening = CancellationToken::new();
-    let stop = stop_listening.clone();
-    let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(stop.cancelled_owned());
-        if let Err(error) = serve.await {
-            tracing::error!(%error, "HTTP server stopped");
-        }
-    });
+    let server = tokio::spawn(crate::conn::accept::run(listener, router, hub.clone(), stop_listening.clone()));
     tracing::info!(%addr, "stagehand listening");
     Ok(RunningHub { addr, hub, server, stop_listening })
 }

@@ -1,5 +1,6 @@
 //! One WebSocket connection, from handshake to close.
 //!
+//! - `accept.rs`: the accept loop — hyper's HTTP/1 per TCP connection, with the header timeout;
 //! - `upgrade.rs`: the HTTP handshake (wire format, bearer token, buffer sizes);
 //! - `session.rs`: the reader — authentication, decoding, dispatching requests, replies;
 //! - `writer.rs`: the writer task — batching queued frames onto the socket, pings, the close frame;
@@ -9,6 +10,7 @@
 //! and a kill signal. Whichever ends first kills the connection and the other follows. Every
 //! connection is also in the hub's registry, for heartbeats and shutdown.
 
+pub mod accept;
 pub mod read_error;
 pub mod session;
 pub mod upgrade;
