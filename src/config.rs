@@ -80,6 +80,26 @@ pub struct Config {
     /// Most simultaneous WebSocket connections.
     #[arg(long, env = "STAGEHAND_MAX_CONNECTIONS", default_value_t = 200_000)]
     pub max_connections: usize,
+    /// Browser origins allowed to open WebSocket connections besides the hub's own origin
+    /// (`scheme://host[:port]`, comma-separated; `*` allows any). Connections without `Origin`
+    /// (not browsers) are always allowed; any other origin gets 403.
+    #[arg(long, env = "STAGEHAND_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (comma-separated IPs).
+    /// Behind a proxy, set this, or every client shares the proxy's per-address limits.
+    #[arg(long, env = "STAGEHAND_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Most simultaneous connections of one user (by token `sub`).
+    #[arg(long, env = "STAGEHAND_MAX_CONNECTIONS_PER_USER", default_value_t = 32)]
+    pub max_connections_per_user: usize,
+    /// New WebSocket connections per second per client address, and the burst allowed.
+    #[arg(long, env = "STAGEHAND_CONNECTION_RATE", default_value_t = 20.0)]
+    pub connection_rate: f64,
+    #[arg(long, env = "STAGEHAND_CONNECTION_BURST", default_value_t = 200)]
+    pub connection_burst: u32,
+    /// Most client addresses the per-address limits track at once (idle ones are forgotten first).
+    #[arg(long, env = "STAGEHAND_MAX_TRACKED_ADDRESSES", default_value_t = 100_000)]
+    pub max_tracked_addresses: usize,
     /// Most rooms kept in memory.
     #[arg(long, env = "STAGEHAND_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
@@ -227,6 +247,7 @@ impl Config {
             ("ops_rate", self.ops_rate),
             ("room_ops_rate", self.room_ops_rate),
             ("join_rate", self.join_rate),
+            ("connection_rate", self.connection_rate),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(ConfigError::Invalid(format!("{name} must be a positive number")));

@@ -36,6 +36,8 @@ pub struct Hub {
     pub tasks: TaskTracker,
     /// One permit per open WebSocket connection (`max_connections`).
     pub connection_slots: Arc<Semaphore>,
+    /// Origin, per-address and per-user checks on new connections.
+    pub admission: crate::conn::admission::Admission,
     /// Every open connection (bounded by `connection_slots`), for heartbeats and shutdown.
     connections: DashMap<ConnId, Outbox>,
     next_connection: AtomicU64,
@@ -74,6 +76,7 @@ impl Hub {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+            admission: crate::conn::admission::Admission::new(&config),
             connections: DashMap::new(),
             next_connection: AtomicU64::new(1),
             config,

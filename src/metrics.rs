@@ -82,14 +82,32 @@ pub struct LimitLabel {
 pub enum Tripped {
     /// A connection's request headers were not complete within `header_timeout_ms`.
     HeaderTimeout,
+    /// A WebSocket upgrade with an `Origin` that is not allowed (403).
+    Origin,
+    /// An address over its new-connection rate (429).
+    ConnectionRate,
+    /// A user at `max_connections_per_user` (429 at the upgrade, or 4014).
+    ConnectionsPerUser,
+    /// The hub at `max_connections` (503 at the upgrade).
+    MaxConnections,
 }
 
 impl Tripped {
-    pub const ALL: [Tripped; 1] = [Tripped::HeaderTimeout];
+    pub const ALL: [Tripped; 5] = [
+        Tripped::HeaderTimeout,
+        Tripped::Origin,
+        Tripped::ConnectionRate,
+        Tripped::ConnectionsPerUser,
+        Tripped::MaxConnections,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Tripped::HeaderTimeout => "header_timeout",
+            Tripped::Origin => "origin",
+            Tripped::ConnectionRate => "connection_rate",
+            Tripped::ConnectionsPerUser => "connections_per_user",
+            Tripped::MaxConnections => "max_connections",
         }
     }
 }

@@ -134,3 +134,155 @@ async fn a_request_in_time_is_served_and_an_idle_keep_alive_connection_is_closed
     let idle = at - answered;
     assert!(idle >= timeout && idle < timeout + Duration::from_millis(50), "closed after {idle:?} idle");
 }
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// Open a WebSocket with extra request headers: the socket, or the HTTP status and
+/// `Retry-After` of the refusal.
+async fn upgrade(hub: &TestHub, headers: &[(&str, String)]) -> Result<Ws, (u16, Option<String>)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Error;
+    let mut request = hub.ws_url.as_str().into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, response)) => {
+            assert_eq!(response.status().as_u16(), 101);
+            Ok(ws)
+        }
+        Err(Error::Http(response)) => {
+            let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            Err((response.status().as_u16(), retry))
+        }
+        Err(other) => panic!("upgrade failed: {other}"),
+    }
+}
+
+fn origin(value: &str) -> (&'static str, String) {
+    ("origin", value.to_string())
+}
+
+/// Cross-site WebSocket hijacking: a page on another site (or a sandboxed one, `null`, or a
+/// look-alike host) is refused at the upgrade with 403; no `Origin` (not a browser), the hub's
+/// own origin and a listed one are served.
+#[tokio::test]
+async fn upgrades_from_other_origins_are_refused_with_403() {
+    let hub = start_with(|c| c.allowed_origins = vec!["https://shop.example.com".into()]).await;
+    let mut bystander = Bystander::join(&hub).await;
+    let own = format!("http://{}", hub.running.as_ref().unwrap().addr);
+    for bad in [
+        "https://evil.example.net",
+        "null",
+        "https://shop.example.com.evil.net",
+        "https://xshop.example.com",
+        "http://shop.example.com",
+        "https://shop.example.com:444",
+    ] {
+        assert_eq!(upgrade(&hub, &[origin(bad)]).await.err(), Some((403, None)), "{bad}");
+        bystander.sees_every_event(&hub, 1).await;
+    }
+    for good in [own.as_str(), "https://shop.example.com", "HTTPS://Shop.Example.com:443"] {
+        assert!(upgrade(&hub, &[origin(good)]).await.is_ok(), "{good} was refused");
+    }
+    assert!(upgrade(&hub, &[]).await.is_ok(), "no Origin was refused");
+    assert_eq!(tripped(&hub.metrics().await, "origin"), 6);
+    bystander.sees_every_event(&hub, 3).await;
+}
+
+/// One user's token cannot hold more than `max_connections_per_user` connections: with the
+/// token in the header the next upgrade gets 429 with `Retry-After`; with a `connect` frame the
+/// connection is closed with 4014. Closing one makes room again.
+#[tokio::test]
+async fn one_user_cannot_open_more_than_its_connection_cap() {
+    use stagehand::client::{Auth, Client};
+    use stagehand_protocol::types::Role;
+    use stagehand_protocol::{CloseCode, Wire};
+    let hub = start_with(|c| c.max_connections_per_user = 3).await;
+    let mut bystander = Bystander::join(&hub).await;
+    let token = hub.token("hog", Role::Viewer);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(hub.client(Wire::Json, token.clone()).await);
+    }
+    for _ in 0..20 {
+        let refused = upgrade(&hub, &[("authorization", format!("Bearer {token}"))]).await.err();
+        assert_eq!(refused, Some((429, Some("1".into()))));
+    }
+    bystander.sees_every_event(&hub, 3).await;
+    for wire in Wire::BOTH {
+        let mut by_frame = Client::connect(&hub.ws_url, wire, Auth::None).await.unwrap();
+        by_frame.send(stagehand_protocol::Command::Connect { token: token.clone() }).await.unwrap();
+        let (code, reason) = by_frame.closed().await.unwrap();
+        assert_eq!(code, CloseCode::TOO_MANY_CONNECTIONS.0, "{reason}");
+        assert!(reason.starts_with("too_many_connections"), "{reason}");
+    }
+    // Another user is not affected.
+    hub.viewer(Wire::Json, "someone-else").await;
+    // Closing one of the three makes room (once the hub has seen the close).
+    open.pop().unwrap().close().await;
+    let mut attempts = 0;
+    while upgrade(&hub, &[("authorization", format!("Bearer {token}"))]).await.is_err() {
+        attempts += 1;
+        assert!(attempts < 1_000, "the closed connection's slot was never freed");
+        tokio::task::yield_now().await;
+    }
+    assert!(tripped(&hub.metrics().await, "connections_per_user") >= 22);
+    bystander.sees_every_event(&hub, 3).await;
+}
+
+/// One address opening connections in a loop gets 429 with `Retry-After` after its burst,
+/// whatever `X-Forwarded-For` it writes when the hub has no trusted proxy; behind a trusted proxy
+/// each forwarded client address has its own budget.
+#[tokio::test]
+async fn one_address_cannot_open_connections_faster_than_its_rate() {
+    let burst = 5;
+    let hub = start_with(|c| {
+        c.connection_rate = 0.001; // one a thousand seconds: only the burst counts here
+        c.connection_burst = burst;
+    })
+    .await;
+    // The bystander's two connections take two of 127.0.0.1's five.
+    let mut bystander = Bystander::join(&hub).await;
+    let mut open = Vec::new();
+    for i in 0..burst - 2 {
+        open.push(upgrade(&hub, &[("x-forwarded-for", format!("203.0.113.{i}"))]).await.expect("within the burst"));
+    }
+    for i in 0..50 {
+        let (status, retry) = upgrade(&hub, &[("x-forwarded-for", format!("198.51.100.{i}"))]).await.err().unwrap();
+        assert_eq!(status, 429);
+        assert!(retry.unwrap().parse::<u64>().unwrap() >= 1);
+    }
+    bystander.sees_every_event(&hub, 3).await;
+    assert_eq!(tripped(&hub.metrics().await, "connection_rate"), 50);
+
+    let hub = start_with(|c| {
+        c.connection_rate = 0.001;
+        c.connection_burst = burst;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let mut bystander = Bystander::join(&hub).await;
+    let attacker = || ("x-forwarded-for", "192.0.2.1, 203.0.113.66".to_string());
+    for _ in 0..burst {
+        open.push(upgrade(&hub, &[attacker()]).await.expect("within the burst"));
+    }
+    assert_eq!(upgrade(&hub, &[attacker()]).await.err().map(|e| e.0), Some(429));
+    // A different client behind the same proxy is not affected, nor is the bystander.
+    assert!(upgrade(&hub, &[("x-forwarded-for", "203.0.113.67".into())]).await.is_ok());
+    bystander.sees_every_event(&hub, 3).await;
+}
+
+/// Each connection is a descriptor: a `max_connections` above the descriptor limit is lowered
+/// to what fits at start.
+#[tokio::test]
+async fn max_connections_is_clamped_to_the_descriptor_limit() {
+    let limit = stagehand::conn::admission::descriptor_limit().expect("Linux: /proc/self/limits");
+    let hub = start_with(|c| c.max_connections = 1_000_000_000).await;
+    let max = hub.running.as_ref().unwrap().hub.config.max_connections as u64;
+    assert!(max < limit, "max_connections {max} with a descriptor limit of {limit}");
+    assert_eq!(hub.running.as_ref().unwrap().hub.connection_slots.available_permits() as u64, max);
+}

@@ -1,6 +1,7 @@
 //! One WebSocket connection, from handshake to close.
 //!
 //! - `accept.rs`: the accept loop — hyper's HTTP/1 per TCP connection, with the header timeout;
+//! - `admission.rs`: who may connect — origin, per-address rate, per-user cap, the fd clamp;
 //! - `upgrade.rs`: the HTTP handshake (wire format, bearer token, buffer sizes);
 //! - `session.rs`: the reader — authentication, decoding, dispatching requests, replies;
 //! - `writer.rs`: the writer task — batching queued frames onto the socket, pings, the close frame;
@@ -11,6 +12,7 @@
 //! connection is also in the hub's registry, for heartbeats and shutdown.
 
 pub mod accept;
+pub mod admission;
 pub mod read_error;
 pub mod session;
 pub mod upgrade;

@@ -33,11 +33,13 @@ pub struct Session {
     /// Set once authentication succeeds: what the command layer knows of this connection.
     caller: Option<Caller>,
     invalid_streak: u32,
+    /// This connection in its user's count (`max_connections_per_user`), once authenticated.
+    _user_slot: Option<super::admission::UserSlot>,
 }
 
 impl Session {
     pub fn new(hub: Arc<Hub>, outbox: Outbox, shared: Arc<Shared>) -> Self {
-        Session { hub, outbox, shared, caller: None, invalid_streak: 0 }
+        Session { hub, outbox, shared, caller: None, invalid_streak: 0, _user_slot: None }
     }
 
     pub fn id(&self) -> ConnId {
@@ -149,6 +151,11 @@ impl Session {
 
     fn authenticated(&mut self, identity: Identity) {
         let hub = self.hub.clone();
+        let Some(slot) = hub.admission.user_slot(&identity.user.id) else {
+            hub.metrics.tripped(crate::metrics::Tripped::ConnectionsPerUser);
+            return self.shared.close(CloseCode::TOO_MANY_CONNECTIONS, "the user has too many connections open");
+        };
+        self._user_slot = Some(slot);
         hub.metrics.connection_opened(identity.role.as_str());
         let welcome = Welcome {
             protocol_version: PROTOCOL_VERSION,

@@ -4,21 +4,36 @@
 
 use crate::hub::Hub;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use stagehand_protocol::Wire;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub async fn handler(State(hub): State<Arc<Hub>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+pub async fn handler(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     if hub.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    if let Err(refusal) = hub.admission.at_upgrade(&hub.metrics, peer, &headers) {
+        return crate::http::refusal_response(refusal);
+    }
     let Ok(permit) = hub.connection_slots.clone().try_acquire_owned() else {
+        hub.metrics.tripped(crate::metrics::Tripped::MaxConnections);
         return (StatusCode::SERVICE_UNAVAILABLE, "at the connection limit").into_response();
     };
     let wire = choose_wire(&headers);
     let preauth = bearer_token(&headers).map(|token| hub.keys.verify(token, hub.config.clock.now_ms()));
+    if let Some(refusal) =
+        preauth.as_ref().and_then(|p| p.as_ref().ok()).and_then(|id| hub.admission.user_refusal(&hub.metrics, id))
+    {
+        return crate::http::refusal_response(refusal);
+    }
     let config = &hub.config;
     let hard_limit = config.max_frame_bytes.saturating_mul(4);
     let hub = hub.clone();

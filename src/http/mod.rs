@@ -71,6 +71,21 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// An admission refusal as an HTTP response: 403 `forbidden`, or 429 `rate_limited` with
+/// `Retry-After`.
+pub fn refusal_response(refusal: crate::conn::admission::Refusal) -> Response {
+    use crate::conn::admission::Refusal;
+    match refusal {
+        Refusal::Origin(message) => ApiError(HubError::forbidden(message)).into_response(),
+        Refusal::Limited { limit, retry_after_secs } => {
+            let error = HubError::rate_limited(limit, retry_after_secs.saturating_mul(1000));
+            let mut response = ApiError(error).into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.into());
+            response
+        }
+    }
+}
+
 /// A [`HubError`] as an HTTP response: status by code, body `{"error": {...}}`.
 pub struct ApiError(pub HubError);
 

@@ -30,6 +30,10 @@ pub fn test_config(dir: &TempDir) -> Config {
         api_key: API_KEY.into(),
         data_dir: dir.path().to_path_buf(),
         viewer_count_interval_ms: 3_600_000, // off unless a test wants it
+        // Every test client connects from 127.0.0.1: the per-address rate is off unless a test
+        // (tests/abuse.rs) wants it.
+        connection_rate: 1_000_000.0,
+        connection_burst: 1_000_000,
         ..Config::default()
     }
 }
