@@ -97,6 +97,12 @@ pub struct Config {
     pub connection_rate: f64,
     #[arg(long, env = "STAGEHAND_CONNECTION_BURST", default_value_t = 200)]
     pub connection_burst: u32,
+    /// Wrong API keys per second per client address, and the burst allowed; beyond it every
+    /// `/api/v1` request from that address gets 429 until the budget refills.
+    #[arg(long, env = "STAGEHAND_API_KEY_FAILURE_RATE", default_value_t = 0.1)]
+    pub api_key_failure_rate: f64,
+    #[arg(long, env = "STAGEHAND_API_KEY_FAILURE_BURST", default_value_t = 10)]
+    pub api_key_failure_burst: u32,
     /// Most client addresses the per-address limits track at once (idle ones are forgotten first).
     #[arg(long, env = "STAGEHAND_MAX_TRACKED_ADDRESSES", default_value_t = 100_000)]
     pub max_tracked_addresses: usize,
@@ -248,6 +254,7 @@ impl Config {
             ("room_ops_rate", self.room_ops_rate),
             ("join_rate", self.join_rate),
             ("connection_rate", self.connection_rate),
+            ("api_key_failure_rate", self.api_key_failure_rate),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(ConfigError::Invalid(format!("{name} must be a positive number")));

@@ -38,6 +38,8 @@ pub struct Hub {
     pub connection_slots: Arc<Semaphore>,
     /// Origin, per-address and per-user checks on new connections.
     pub admission: crate::conn::admission::Admission,
+    /// Wrong API keys per address (`/api/v1`).
+    pub key_failures: crate::http::gate::KeyFailures,
     /// Every open connection (bounded by `connection_slots`), for heartbeats and shutdown.
     connections: DashMap<ConnId, Outbox>,
     next_connection: AtomicU64,
@@ -77,6 +79,7 @@ impl Hub {
             tasks: TaskTracker::new(),
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             admission: crate::conn::admission::Admission::new(&config),
+            key_failures: crate::http::gate::KeyFailures::new(&config),
             connections: DashMap::new(),
             next_connection: AtomicU64::new(1),
             config,

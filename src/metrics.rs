@@ -90,15 +90,21 @@ pub enum Tripped {
     ConnectionsPerUser,
     /// The hub at `max_connections` (503 at the upgrade).
     MaxConnections,
+    /// An `/api/v1` request from an address over its wrong-API-key budget (429).
+    ApiKeyFailures,
+    /// An `/api/v1` body that is not JSON (415).
+    ContentType,
 }
 
 impl Tripped {
-    pub const ALL: [Tripped; 5] = [
+    pub const ALL: [Tripped; 7] = [
         Tripped::HeaderTimeout,
         Tripped::Origin,
         Tripped::ConnectionRate,
         Tripped::ConnectionsPerUser,
         Tripped::MaxConnections,
+        Tripped::ApiKeyFailures,
+        Tripped::ContentType,
     ];
 
     pub fn label(self) -> &'static str {
@@ -108,6 +114,8 @@ impl Tripped {
             Tripped::ConnectionRate => "connection_rate",
             Tripped::ConnectionsPerUser => "connections_per_user",
             Tripped::MaxConnections => "max_connections",
+            Tripped::ApiKeyFailures => "api_key_failures",
+            Tripped::ContentType => "content_type",
         }
     }
 }

@@ -286,3 +286,115 @@ async fn max_connections_is_clamped_to_the_descriptor_limit() {
     assert!(max < limit, "max_connections {max} with a descriptor limit of {limit}");
     assert_eq!(hub.running.as_ref().unwrap().hub.connection_slots.available_permits() as u64, max);
 }
+
+/// Credential stuffing on the API key: after `api_key_failure_burst` wrong keys an address gets
+/// 429 with `Retry-After` for every request — the right key too, so a guess that hits is not
+/// told apart — while other addresses (the bystander's backend) are served.
+#[tokio::test]
+async fn wrong_api_keys_from_one_address_are_limited_with_429_and_retry_after() {
+    let hub = start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.api_key_failure_burst = 10;
+        c.api_key_failure_rate = 0.001;
+    })
+    .await;
+    let mut bystander = Bystander::join(&hub).await;
+    let url = format!("{}/api/v1/rooms/{}/events", hub.http_url, Bystander::ROOM);
+    let attempt = |key: String| {
+        hub.http.post(&url).bearer_auth(key).header("x-forwarded-for", "203.0.113.5").json(&order("stuffed")).send()
+    };
+    let mut unauthorized = 0;
+    for i in 0..300 {
+        let response = attempt(format!("guess-{i}")).await.unwrap();
+        match response.status().as_u16() {
+            401 => unauthorized += 1,
+            429 => {
+                let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!(retry >= 1);
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+            }
+            other => panic!("status {other}"),
+        }
+        if i % 50 == 0 {
+            bystander.sees_every_event(&hub, 1).await;
+        }
+    }
+    assert_eq!(unauthorized, 10);
+    // The right key from the limited address is refused the same way (and nothing is published).
+    assert_eq!(attempt(API_KEY.into()).await.unwrap().status().as_u16(), 429);
+    // Another address behind the same proxy, and the bystander's backend, are served.
+    let other = hub
+        .http
+        .get(format!("{}/api/v1/rooms/{}", hub.http_url, Bystander::ROOM))
+        .bearer_auth(API_KEY)
+        .header("x-forwarded-for", "203.0.113.6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 200);
+    bystander.sees_every_event(&hub, 3).await;
+    assert_eq!(tripped(&hub.metrics().await, "api_key_failures"), 291);
+}
+
+/// Bodies that are not JSON — plain text, forms, multipart, no Content-Type — are refused with
+/// 415 on every JSON endpoint and change nothing; an empty body needs no type.
+#[tokio::test]
+async fn non_json_bodies_get_415_on_every_json_endpoint() {
+    let hub = start().await;
+    let mut bystander = Bystander::join(&hub).await;
+    let endpoints: Vec<(reqwest::Method, String, serde_json::Value)> = vec![
+        (
+            reqwest::Method::PUT,
+            "/api/v1/rooms/r415".into(),
+            serde_json::json!({"creator_id": "c", "creator_name": "C", "title": "T"}),
+        ),
+        (reqwest::Method::POST, format!("/api/v1/rooms/{}/events", Bystander::ROOM), order("o415")),
+        (
+            reqwest::Method::POST,
+            "/api/v1/access-requests".into(),
+            serde_json::json!({"creator_id": "c", "agency_id": "a", "agency_name": "A", "requested_by": "b"}),
+        ),
+        (reqwest::Method::POST, "/api/v1/access-requests/req_1/accept".into(), serde_json::json!({"creator_id": "c"})),
+        (reqwest::Method::POST, "/api/v1/access-requests/req_1/decline".into(), serde_json::json!({"creator_id": "c"})),
+        (reqwest::Method::POST, "/api/v1/creators/c/agencies/a/suspend".into(), serde_json::json!({"reason": "x"})),
+        (
+            reqwest::Method::POST,
+            "/api/v1/notifications/ack".into(),
+            serde_json::json!({"recipient": "user:c", "notification_ids": [1]}),
+        ),
+    ];
+    let types =
+        [Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), None];
+    for (method, path, body) in &endpoints {
+        for content_type in types {
+            let mut request = hub
+                .http
+                .request(method.clone(), format!("{}{path}", hub.http_url))
+                .bearer_auth(API_KEY)
+                .body(body.to_string());
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 415, "{method} {path} as {content_type:?}");
+            let error: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(error["error"]["code"], "invalid", "{error}");
+        }
+    }
+    // Nothing was applied: no room, no request, and the bystander saw no stray order.
+    assert_eq!(hub.api_get("/api/v1/rooms/r415").await.0, 404);
+    let (_, requests) = hub.api_get("/api/v1/access-requests?creator_id=c").await;
+    assert_eq!(requests["items"].as_array().map(Vec::len), Some(0), "{requests}");
+    assert!(tripped(&hub.metrics().await, "content_type") >= 28);
+    bystander.sees_every_event(&hub, 3).await;
+    // A body-less POST needs no Content-Type.
+    let resume = hub
+        .http
+        .post(format!("{}/api/v1/creators/c/agencies/a/resume", hub.http_url))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resume.status().as_u16(), 415);
+}

@@ -30,7 +30,15 @@ async fn a_fresh_hub_shows_every_metric_family_at_zero() {
         expected.push(format!("stagehand_rate_limited_total{{limit=\"{limit}\"}} 0"));
     }
     // Every limit that refuses or closes something.
-    let limits = ["header_timeout", "origin", "connection_rate", "connections_per_user", "max_connections"];
+    let limits = [
+        "header_timeout",
+        "origin",
+        "connection_rate",
+        "connections_per_user",
+        "max_connections",
+        "api_key_failures",
+        "content_type",
+    ];
     for limit in limits {
         expected.push(format!("stagehand_limits_tripped_total{{limit=\"{limit}\"}} 0"));
     }
