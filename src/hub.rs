@@ -128,6 +128,7 @@ impl Hub {
             for entry in self.connections.iter() {
                 let outbox = entry.value();
                 if outbox.shared().silent_check() >= CLOSE_AT_SILENT_CHECK {
+                    self.metrics.tripped(crate::metrics::Tripped::HeartbeatTimeout);
                     outbox.close(CloseCode::HEARTBEAT_TIMEOUT, "no frames from the client");
                 } else {
                     // Droppable: a connection whose queue is full is busy enough to be alive.

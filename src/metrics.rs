@@ -94,10 +94,14 @@ pub enum Tripped {
     ApiKeyFailures,
     /// An `/api/v1` body that is not JSON (415).
     ContentType,
+    /// A connection that did not authenticate within `auth_timeout_ms` (4001).
+    AuthTimeout,
+    /// A connection silent through its heartbeat checks (4004).
+    HeartbeatTimeout,
 }
 
 impl Tripped {
-    pub const ALL: [Tripped; 7] = [
+    pub const ALL: [Tripped; 9] = [
         Tripped::HeaderTimeout,
         Tripped::Origin,
         Tripped::ConnectionRate,
@@ -105,6 +109,8 @@ impl Tripped {
         Tripped::MaxConnections,
         Tripped::ApiKeyFailures,
         Tripped::ContentType,
+        Tripped::AuthTimeout,
+        Tripped::HeartbeatTimeout,
     ];
 
     pub fn label(self) -> &'static str {
@@ -116,6 +122,8 @@ impl Tripped {
             Tripped::MaxConnections => "max_connections",
             Tripped::ApiKeyFailures => "api_key_failures",
             Tripped::ContentType => "content_type",
+            Tripped::AuthTimeout => "auth_timeout",
+            Tripped::HeartbeatTimeout => "heartbeat_timeout",
         }
     }
 }

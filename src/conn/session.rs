@@ -65,7 +65,10 @@ impl Session {
                 _ = self.shared.killed(Task::Reader) => return,
                 _ = tokio::time::sleep_until(deadline) => {
                     match self.caller {
-                        None => self.shared.close(CloseCode::UNAUTHENTICATED, "no token in time"),
+                        None => {
+                            self.hub.metrics.tripped(crate::metrics::Tripped::AuthTimeout);
+                            self.shared.close(CloseCode::UNAUTHENTICATED, "no token in time")
+                        }
                         Some(_) => self.shared.close(CloseCode::TOKEN_EXPIRED, "the token expired"),
                     }
                     return;
