@@ -115,7 +115,8 @@ run_suite() {
 echo "== Stagehand ($HUB) on cpu $SERVER_CPU, load generator on cpu $LOADGEN_CPU" >&2
 DATA="$(mktemp -d /tmp/stagehand-compare.XXXXXX)"
 taskset -c "$SERVER_CPU" "$HUB" serve --listen "127.0.0.1:$HUB_PORT" --jwt-secret "$SECRET" --api-key "$API_KEY" \
-    --data-dir "$DATA/data" --log-format json >"$OUT/stagehand.log" 2>&1 &
+    --data-dir "$DATA/data" --log-format json --connection-rate 1000000 --connection-burst 1000000 \
+    >"$OUT/stagehand.log" 2>&1 &
 SERVER_PID=$!
 wait_healthy "$HUB_PORT"
 run_suite stagehand "$HUB_PORT" --target stagehand --jwt-secret "$SECRET" --api-key "$API_KEY"

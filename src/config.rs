@@ -49,6 +49,11 @@ pub struct Config {
     /// stops listening.
     #[arg(long, env = "STAGEHAND_SHUTDOWN_DRAIN_MS", default_value_t = 2_000)]
     pub shutdown_drain_ms: u64,
+    /// Time from accept within which a request's headers must be complete (not reset by each
+    /// byte); also how long an idle keep-alive HTTP connection stays open. Against slowloris and
+    /// connections that never send anything.
+    #[arg(long, env = "STAGEHAND_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
     /// Time a connection has to authenticate.
     #[arg(long, env = "STAGEHAND_AUTH_TIMEOUT_MS", default_value_t = 5_000)]
     pub auth_timeout_ms: u64,
@@ -74,6 +79,32 @@ pub struct Config {
     /// Most simultaneous WebSocket connections.
     #[arg(long, env = "STAGEHAND_MAX_CONNECTIONS", default_value_t = 200_000)]
     pub max_connections: usize,
+    /// Browser origins allowed to open WebSocket connections besides the hub's own origin
+    /// (`scheme://host[:port]`, comma-separated; `*` allows any). Connections without `Origin`
+    /// (not browsers) are always allowed; any other origin gets 403.
+    #[arg(long, env = "STAGEHAND_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (comma-separated IPs).
+    /// Behind a proxy, set this, or every client shares the proxy's per-address limits.
+    #[arg(long, env = "STAGEHAND_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Most simultaneous connections of one user (by token `sub`).
+    #[arg(long, env = "STAGEHAND_MAX_CONNECTIONS_PER_USER", default_value_t = 32)]
+    pub max_connections_per_user: usize,
+    /// New WebSocket connections per second per client address, and the burst allowed.
+    #[arg(long, env = "STAGEHAND_CONNECTION_RATE", default_value_t = 20.0)]
+    pub connection_rate: f64,
+    #[arg(long, env = "STAGEHAND_CONNECTION_BURST", default_value_t = 200)]
+    pub connection_burst: u32,
+    /// Wrong API keys per second per client address, and the burst allowed; beyond it every
+    /// `/api/v1` request from that address gets 429 until the budget refills.
+    #[arg(long, env = "STAGEHAND_API_KEY_FAILURE_RATE", default_value_t = 0.1)]
+    pub api_key_failure_rate: f64,
+    #[arg(long, env = "STAGEHAND_API_KEY_FAILURE_BURST", default_value_t = 10)]
+    pub api_key_failure_burst: u32,
+    /// Most client addresses the per-address limits track at once (idle ones are forgotten first).
+    #[arg(long, env = "STAGEHAND_MAX_TRACKED_ADDRESSES", default_value_t = 100_000)]
+    pub max_tracked_addresses: usize,
     /// Most rooms kept in memory.
     #[arg(long, env = "STAGEHAND_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
@@ -221,12 +252,20 @@ impl Config {
             ("ops_rate", self.ops_rate),
             ("room_ops_rate", self.room_ops_rate),
             ("join_rate", self.join_rate),
+            ("connection_rate", self.connection_rate),
+            ("api_key_failure_rate", self.api_key_failure_rate),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(ConfigError::Invalid(format!("{name} must be a positive number")));
         }
-        if self.queue_max_bytes == 0 || self.max_frame_bytes == 0 || self.heartbeat_ms == 0 {
-            return Err(ConfigError::Invalid("queue, frame size and heartbeat must be non-zero".into()));
+        if self.queue_max_bytes == 0
+            || self.max_frame_bytes == 0
+            || self.heartbeat_ms == 0
+            || self.header_timeout_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "queue, frame size, heartbeat and header timeout must be non-zero".into(),
+            ));
         }
         let store = [
             self.store_queue as u64,

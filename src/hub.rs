@@ -36,6 +36,10 @@ pub struct Hub {
     pub tasks: TaskTracker,
     /// One permit per open WebSocket connection (`max_connections`).
     pub connection_slots: Arc<Semaphore>,
+    /// Origin, per-address and per-user checks on new connections.
+    pub admission: crate::conn::admission::Admission,
+    /// Wrong API keys per address (`/api/v1`).
+    pub key_failures: crate::http::gate::KeyFailures,
     /// Every open connection (bounded by `connection_slots`), for heartbeats and shutdown.
     connections: DashMap<ConnId, Outbox>,
     next_connection: AtomicU64,
@@ -74,6 +78,8 @@ impl Hub {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+            admission: crate::conn::admission::Admission::new(&config),
+            key_failures: crate::http::gate::KeyFailures::new(&config),
             connections: DashMap::new(),
             next_connection: AtomicU64::new(1),
             config,
@@ -121,6 +127,7 @@ impl Hub {
             for entry in self.connections.iter() {
                 let outbox = entry.value();
                 if outbox.silent_check() >= CLOSE_AT_SILENT_CHECK {
+                    self.metrics.tripped(crate::metrics::Tripped::HeartbeatTimeout);
                     outbox.close(CloseCode::HEARTBEAT_TIMEOUT, "no frames from the client");
                 } else {
                     outbox.reply(&ping);

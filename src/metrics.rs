@@ -76,6 +76,58 @@ pub struct LimitLabel {
     pub limit: String,
 }
 
+/// The limits whose trips are counted in `stagehand_limits_tripped{limit}` (rate limits on commands
+/// are `stagehand_rate_limited{limit}`; slow consumers `stagehand_slow_consumer_closes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tripped {
+    /// A connection's request headers were not complete within `header_timeout_ms`.
+    HeaderTimeout,
+    /// A WebSocket upgrade with an `Origin` that is not allowed (403).
+    Origin,
+    /// An address over its new-connection rate (429).
+    ConnectionRate,
+    /// A user at `max_connections_per_user` (429 at the upgrade, or 4014).
+    ConnectionsPerUser,
+    /// The hub at `max_connections` (503 at the upgrade).
+    MaxConnections,
+    /// An `/api/v1` request from an address over its wrong-API-key budget (429).
+    ApiKeyFailures,
+    /// An `/api/v1` body that is not JSON (415).
+    ContentType,
+    /// A connection that did not authenticate within `auth_timeout_ms` (4001).
+    AuthTimeout,
+    /// A connection silent through its heartbeat checks (4004).
+    HeartbeatTimeout,
+}
+
+impl Tripped {
+    pub const ALL: [Tripped; 9] = [
+        Tripped::HeaderTimeout,
+        Tripped::Origin,
+        Tripped::ConnectionRate,
+        Tripped::ConnectionsPerUser,
+        Tripped::MaxConnections,
+        Tripped::ApiKeyFailures,
+        Tripped::ContentType,
+        Tripped::AuthTimeout,
+        Tripped::HeartbeatTimeout,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tripped::HeaderTimeout => "header_timeout",
+            Tripped::Origin => "origin",
+            Tripped::ConnectionRate => "connection_rate",
+            Tripped::ConnectionsPerUser => "connections_per_user",
+            Tripped::MaxConnections => "max_connections",
+            Tripped::ApiKeyFailures => "api_key_failures",
+            Tripped::ContentType => "content_type",
+            Tripped::AuthTimeout => "auth_timeout",
+            Tripped::HeartbeatTimeout => "heartbeat_timeout",
+        }
+    }
+}
+
 /// Every metric the hub keeps.
 pub struct Metrics {
     pub connections: Family<RoleLabel, Gauge>,
@@ -96,6 +148,8 @@ pub struct Metrics {
     pub errors: Family<CodeLabel, Counter>,
     pub rate_limited: Family<LimitLabel, Counter>,
     pub invalid_frames: Counter,
+    /// Limits that refused or closed something, by limit ([`Tripped`]).
+    pub limits_tripped: Family<LimitLabel, Counter>,
     /// The hub process, read from `/proc/self` at scrape time ([`Metrics::record_process`]).
     pub resident_memory_bytes: Gauge,
     pub open_fds: Gauge,
@@ -124,6 +178,7 @@ impl Metrics {
             errors: Family::default(),
             rate_limited: Family::default(),
             invalid_frames: Counter::default(),
+            limits_tripped: Family::default(),
             resident_memory_bytes: Gauge::default(),
             open_fds: Gauge::default(),
             max_fds: Gauge::default(),
@@ -140,7 +195,15 @@ impl Metrics {
         for class in LimitClass::ALL {
             let _ = metrics.rate_limited.get_or_create(&LimitLabel { limit: class.label().into() });
         }
+        for limit in Tripped::ALL {
+            let _ = metrics.limits_tripped.get_or_create(&LimitLabel { limit: limit.label().into() });
+        }
         metrics
+    }
+
+    /// `limit` refused or closed something.
+    pub fn tripped(&self, limit: Tripped) {
+        self.limits_tripped.get_or_create(&LimitLabel { limit: limit.label().into() }).inc();
     }
 
     pub fn connection_opened(&self, role: &str) {
@@ -220,6 +283,11 @@ impl Metrics {
             "invalid_frames",
             "Frames that could not be decoded or that the WebSocket layer refused",
             self.invalid_frames.clone(),
+        );
+        registry.register(
+            "limits_tripped",
+            "Connections and requests refused or closed by a limit, by limit",
+            self.limits_tripped.clone(),
         );
         registry.register(
             "process_resident_memory_bytes",

@@ -28,7 +28,8 @@ pub struct RunningHub {
 }
 
 /// Bind `config.listen` (port 0 picks a free port) and serve.
-pub async fn start(config: Config) -> std::io::Result<RunningHub> {
+pub async fn start(mut config: Config) -> std::io::Result<RunningHub> {
+    crate::conn::admission::clamp_max_connections(&mut config);
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let hub = Hub::new(config).map_err(std::io::Error::other)?;

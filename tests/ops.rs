@@ -29,6 +29,19 @@ async fn a_fresh_hub_shows_every_metric_family_at_zero() {
     for limit in ["comment", "operation"] {
         expected.push(format!("stagehand_rate_limited_total{{limit=\"{limit}\"}} 0"));
     }
+    // Every limit that refuses or closes something.
+    let limits = [
+        "header_timeout",
+        "origin",
+        "connection_rate",
+        "connections_per_user",
+        "max_connections",
+        "api_key_failures",
+        "content_type",
+    ];
+    for limit in limits {
+        expected.push(format!("stagehand_limits_tripped_total{{limit=\"{limit}\"}} 0"));
+    }
     // Every request type (one test vector each) and the two backend event types.
     let vectors = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol/vectors");
     let mut types: Vec<String> = vec!["order".into(), "activity".into()];

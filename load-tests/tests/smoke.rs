@@ -92,6 +92,8 @@ async fn start_hub_with(extra: &[&str]) -> Server {
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .args(["--comment-rate", "100", "--comment-burst", "100"])
+        // Every load client connects from 127.0.0.1.
+        .args(["--connection-rate", "1000000", "--connection-burst", "1000000"])
         .args(extra)
         .current_dir(dir.path())
         .stdout(Stdio::null())

@@ -38,6 +38,9 @@ impl CloseCode {
     pub const ACCESS_SUSPENDED: CloseCode = CloseCode(4012);
     /// The hub is at its connection limit: reconnect later.
     pub const OVERLOADED: CloseCode = CloseCode(4013);
+    /// The user already has `max_connections_per_user` connections open. Close one first; do not
+    /// reconnect on your own.
+    pub const TOO_MANY_CONNECTIONS: CloseCode = CloseCode(4014);
 
     /// The stable word sent as the close reason.
     pub fn reason(self) -> &'static str {
@@ -56,6 +59,7 @@ impl CloseCode {
             4011 => "access_expired",
             4012 => "access_suspended",
             4013 => "overloaded",
+            4014 => "too_many_connections",
             _ => "closed",
         }
     }

@@ -86,7 +86,7 @@ fn tune(tcp: &TcpStream, send_buffer: usize) {
 }
 
 /// Serve one connection's HTTP/1 requests (and its upgrade, if it asks for one).
-async fn serve_connection(tcp: TcpStream, peer: SocketAddr, router: Router, _hub: Arc<Hub>, stop: CancellationToken) {
+async fn serve_connection(tcp: TcpStream, peer: SocketAddr, router: Router, hub: Arc<Hub>, stop: CancellationToken) {
     let io: TokioIo<TcpStream> = TokioIo::new(tcp);
     let service = router.map_request(move |request: hyper::Request<Incoming>| {
         let mut request = request.map(axum::body::Body::new);
@@ -94,7 +94,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, router: Router, _hub
         request
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+    builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_millis(hub.config.header_timeout_ms));
     let mut connection = pin!(builder.serve_connection(io, TowerToHyperService::new(service)).with_upgrades());
     let result = tokio::select! {
         result = connection.as_mut() => result,
@@ -104,6 +104,9 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, router: Router, _hub
         }
     };
     if let Err(error) = result {
+        if error.is_timeout() {
+            hub.metrics.tripped(crate::metrics::Tripped::HeaderTimeout);
+        }
         tracing::trace!(%error, %peer, "HTTP connection ended with an error");
     }
 }

@@ -1,5 +1,7 @@
 //! One WebSocket connection, from handshake to close.
 //!
+//! - `accept.rs`: the accept loop — hyper's HTTP/1 per TCP connection, with the header timeout;
+//! - `admission.rs`: who may connect — origin, per-address rate, per-user cap, the fd clamp;
 //! - `upgrade.rs`: the HTTP handshake (wire format, bearer token), handing over the raw socket;
 //! - `socket.rs`: the socket as tokio-tungstenite reads it;
 //! - `session.rs`: the reader — authentication, decoding, dispatching requests, replies;
@@ -10,6 +12,7 @@
 //! hub's registry, for heartbeats and shutdown.
 
 pub mod accept;
+pub mod admission;
 pub mod read_error;
 pub mod session;
 pub mod socket;

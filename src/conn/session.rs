@@ -33,11 +33,13 @@ pub struct Session {
     /// Set once authentication succeeds: what the command layer knows of this connection.
     caller: Option<Caller>,
     invalid_streak: u32,
+    /// This connection in its user's count (`max_connections_per_user`), once authenticated.
+    _user_slot: Option<super::admission::UserSlot>,
 }
 
 impl Session {
     pub fn new(hub: Arc<Hub>, outbox: Outbox) -> Self {
-        Session { hub, outbox, caller: None, invalid_streak: 0 }
+        Session { hub, outbox, caller: None, invalid_streak: 0, _user_slot: None }
     }
 
     pub fn id(&self) -> ConnId {
@@ -63,7 +65,10 @@ impl Session {
                 _ = self.outbox.killed() => return,
                 _ = tokio::time::sleep_until(deadline) => {
                     match self.caller {
-                        None => self.outbox.close(CloseCode::UNAUTHENTICATED, "no token in time"),
+                        None => {
+                            self.hub.metrics.tripped(crate::metrics::Tripped::AuthTimeout);
+                            self.outbox.close(CloseCode::UNAUTHENTICATED, "no token in time")
+                        }
                         Some(_) => self.outbox.close(CloseCode::TOKEN_EXPIRED, "the token expired"),
                     }
                     return;
@@ -155,6 +160,11 @@ impl Session {
 
     fn authenticated(&mut self, identity: Identity) {
         let hub = self.hub.clone();
+        let Some(slot) = hub.admission.user_slot(&identity.user.id) else {
+            hub.metrics.tripped(crate::metrics::Tripped::ConnectionsPerUser);
+            return self.outbox.close(CloseCode::TOO_MANY_CONNECTIONS, "the user has too many connections open");
+        };
+        self._user_slot = Some(slot);
         hub.metrics.connection_opened(identity.role.as_str());
         let welcome = Welcome {
             protocol_version: PROTOCOL_VERSION,

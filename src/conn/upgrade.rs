@@ -4,18 +4,22 @@
 //! of it.
 
 use crate::hub::Hub;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use stagehand_protocol::Wire;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-pub async fn handler(State(hub): State<Arc<Hub>>, mut request: Request) -> Response {
-    let headers = request.headers();
-    let key = match handshake_key(request.method(), headers) {
+pub async fn handler(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+) -> Response {
+    let key = match handshake_key(request.method(), request.headers()) {
         Ok(key) => key,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
@@ -26,12 +30,21 @@ pub async fn handler(State(hub): State<Arc<Hub>>, mut request: Request) -> Respo
     if hub.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    if let Err(refusal) = hub.admission.at_upgrade(&hub.metrics, peer, headers) {
+        return crate::http::refusal_response(refusal);
+    }
     let Ok(permit) = hub.connection_slots.clone().try_acquire_owned() else {
+        hub.metrics.tripped(crate::metrics::Tripped::MaxConnections);
         return (StatusCode::SERVICE_UNAVAILABLE, "at the connection limit").into_response();
     };
     let wire = choose_wire(headers);
     let offered_ours = offered(headers).any(|p| p == wire.subprotocol());
     let preauth = bearer_token(headers).map(|token| hub.keys.verify(token, hub.config.clock.now_ms()));
+    if let Some(refusal) =
+        preauth.as_ref().and_then(|p| p.as_ref().ok()).and_then(|id| hub.admission.user_refusal(&hub.metrics, id))
+    {
+        return crate::http::refusal_response(refusal);
+    }
     let hub = hub.clone();
     let tasks = hub.tasks.clone();
     tasks.spawn(async move {

@@ -1,19 +1,21 @@
 //! The HTTP side of the hub's one port: the router, API-key auth, and JSON error bodies — also for
 //! unknown paths (404 `not_found`) and methods a path does not have (405 `invalid`).
 //!
+//! - `gate.rs`: what every `/api/v1` request passes first — failed-key limit, API key, JSON body;
 //! - `ops.rs`: `/healthz`, `/readyz`, `/metrics`;
 //! - `rooms_api.rs`: backends schedule rooms and publish orders and activity into them;
 //! - `partner_api.rs`: Creator Partner Access for backends (requests, decisions, grants, audit).
 
+pub mod gate;
 mod ops;
 mod partner_api;
 mod rooms_api;
 
 use crate::error::HubError;
 use crate::hub::Hub;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -27,7 +29,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(hub: Arc<Hub>) -> Router {
     let api = rooms_api::routes()
         .merge(partner_api::routes())
-        .layer(middleware::from_fn_with_state(hub.clone(), require_api_key))
+        .layer(middleware::from_fn_with_state(hub.clone(), gate::api_gate))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/ws", get(crate::conn::upgrade::handler))
@@ -51,24 +53,19 @@ async fn method_not_allowed(State(hub): State<Arc<Hub>>, method: axum::http::Met
     (StatusCode::METHOD_NOT_ALLOWED, Json(serde_json::json!({ "error": error.body() }))).into_response()
 }
 
-/// `Authorization: Bearer <api_key>` on every `/api/v1` route.
-async fn require_api_key(State(hub): State<Arc<Hub>>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), hub.config.api_key.as_bytes()) {
-        hub.metrics.error(ErrorCode::Unauthenticated);
-        return ApiError(HubError::unauthenticated("a valid API key is required")).into_response();
+/// An admission refusal as an HTTP response: 403 `forbidden`, or 429 `rate_limited` with
+/// `Retry-After`.
+pub fn refusal_response(refusal: crate::conn::admission::Refusal) -> Response {
+    use crate::conn::admission::Refusal;
+    match refusal {
+        Refusal::Origin(message) => ApiError(HubError::forbidden(message)).into_response(),
+        Refusal::Limited { limit, retry_after_secs } => {
+            let error = HubError::rate_limited(limit, retry_after_secs.saturating_mul(1000));
+            let mut response = ApiError(error).into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.into());
+            response
+        }
     }
-    next.run(request).await
-}
-
-/// Compare secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A [`HubError`] as an HTTP response: status by code, body `{"error": {...}}`.

@@ -30,6 +30,10 @@ pub fn test_config(dir: &TempDir) -> Config {
         api_key: API_KEY.into(),
         data_dir: dir.path().to_path_buf(),
         viewer_count_interval_ms: 3_600_000, // off unless a test wants it
+        // Every test client connects from 127.0.0.1: the per-address rate is off unless a test
+        // (tests/abuse.rs) wants it.
+        connection_rate: 1_000_000.0,
+        connection_burst: 1_000_000,
         ..Config::default()
     }
 }
@@ -257,4 +261,61 @@ pub async fn small_window_client(hub: &TestHub, token: String) -> Client {
         ..stagehand::client::Options::new(Auth::Header(token))
     };
     Client::connect_with(&hub.ws_url, Wire::MsgPack, options).await.expect("client connects")
+}
+
+/// A viewer in a live room of its own, watching while an abuse runs: [`Bystander::sees_every_event`]
+/// publishes orders through the backend API (the hub's normal path: broker, history, fan-out) and
+/// checks that the viewer receives each of them, in order, with consecutive `seq`s — none lost,
+/// none late beyond the viewer's next read. Its clients wait without a limit of their own, so it
+/// works on paused time too.
+pub struct Bystander {
+    pub creator: Client,
+    pub viewer: Client,
+    pub room: String,
+    /// The viewer's last `seq`.
+    seq: u64,
+    published: usize,
+}
+
+impl Bystander {
+    pub const ROOM: &'static str = "bystander-room";
+
+    /// Start the bystander's room and join its viewer.
+    pub async fn join(hub: &TestHub) -> Bystander {
+        use stagehand::client::Options;
+        let connect = |token: String| async move {
+            Client::connect_with(
+                &hub.ws_url,
+                Wire::MsgPack,
+                Options { wait: None, ..Options::new(Auth::Header(token)) },
+            )
+            .await
+            .expect("bystander connects")
+        };
+        let mut creator = connect(hub.token("bystander-creator", Role::Creator)).await;
+        let room = Bystander::ROOM.to_string();
+        ok_snapshot(
+            creator.request(Command::StartRoom { room: room.clone(), title: Some("Show".into()) }).await.unwrap(),
+        );
+        let mut viewer = connect(hub.token("bystander-viewer", Role::Viewer)).await;
+        let snapshot = ok_snapshot(viewer.request(Command::Join { room: room.clone(), since: None }).await.unwrap());
+        Bystander { creator, viewer, room, seq: snapshot.seq, published: 0 }
+    }
+
+    /// Publish `n` orders into the room; the viewer receives every one, in order.
+    pub async fn sees_every_event(&mut self, hub: &TestHub, n: usize) {
+        for _ in 0..n {
+            self.published += 1;
+            let id = format!("bystander-{}", self.published);
+            let (status, body) = hub.publish(&self.room, order(&id)).await;
+            assert_eq!(status, 202, "the bystander's backend publish was refused: {body}");
+            let event = self.viewer.next_non_count_event().await.expect("the bystander receives the event");
+            assert_eq!(event.seq, self.seq + 1, "the bystander missed an event: {event:?}");
+            self.seq += 1;
+            match &event.body {
+                EventBody::Order { order_id, .. } => assert_eq!(order_id, &id),
+                other => panic!("the bystander expected order {id}, got {other:?}"),
+            }
+        }
+    }
 }
