@@ -160,6 +160,9 @@ pub struct Config {
     /// Most units one flash sale may offer (granted claims are stored, one row each at most).
     #[arg(long, env = "STAGEHAND_FLASH_SALE_MAX_QUANTITY", default_value_t = 100_000)]
     pub flash_sale_max_quantity: u32,
+    /// Flash sales and their claims are pruned this many days after the sale ended.
+    #[arg(long, env = "STAGEHAND_FLASH_SALE_RETENTION_DAYS", default_value_t = 30)]
+    pub flash_sale_retention_days: u64,
 
     /// The clock every timestamp, expiry and timeout reads (the wall clock; tests inject
     /// [`crate::clock::Clock::tokio`]). Not a setting.
@@ -284,6 +287,7 @@ impl Config {
             audit_max_per_creator: self.audit_max_per_creator,
             notification_max_age_ms: self.notification_retention_days.saturating_mul(DAY_MS),
             read_notifications_per_inbox: self.read_notifications_per_inbox,
+            flash_sale_max_age_ms: self.flash_sale_retention_days.saturating_mul(DAY_MS),
         }
     }
 }
