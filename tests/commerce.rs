@@ -307,6 +307,9 @@ async fn bag_commands_are_rate_limited_and_bounded() {
     bag_of(cara.request(add(0, "a")).await.unwrap());
     bag_of(cara.request(add(1, "b")).await.unwrap());
     assert_error(&cara.request(add(2, "c")).await.unwrap(), ErrorCode::Unavailable);
+    // Another creator may not touch cara's bag.
+    let mut dora = hub.creator(Wire::Json, "dora").await;
+    assert_error(&dora.request(add(2, "d")).await.unwrap(), ErrorCode::Forbidden);
     let limited = cara.request(add(2, "c")).await.unwrap();
     assert_error(&limited, ErrorCode::RateLimited);
     assert!(limited.error.unwrap().retry_after_ms.unwrap() > 0);
@@ -620,7 +623,7 @@ async fn flash_sale_bounds_are_10_to_300_s_of_countdown_and_1_to_20_min_open_by_
 #[tokio::test]
 async fn claims_are_idempotent_by_claim_id() {
     let hub = start_with(|c| c.flash_sale_min_countdown_ms = 0).await;
-    let (_cara, _vic) = live_room(&hub, Wire::Json, "idem", "cara").await;
+    let (mut cara, _vic) = live_room(&hub, Wire::Json, "idem", "cara").await;
     let (_, sale) =
         hub.api_post("/api/v1/rooms/idem/flash-sales", serde_json::to_value(new_sale(3, 3, 0, 60_000)).unwrap()).await;
     let sale_id = sale["sale_id"].as_str().unwrap();
@@ -639,6 +642,11 @@ async fn claims_are_idempotent_by_claim_id() {
         (status, body["error"]["code"].as_str(), body["error"]["remaining"].as_u64()),
         (409, Some("sold_out"), Some(1))
     );
+    // Once the LIVE ends, no new claim is granted; an acknowledged one is still answered the same.
+    assert_ok(&cara.request(Command::EndRoom { room: "idem".into() }).await.unwrap());
+    let (status, body) = claim(&hub, "idem", sale_id, "k5", "cy", 1).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
+    assert_eq!(claim(&hub, "idem", sale_id, "k1", "bea", 2).await, (201, first.clone()));
     // A claim before the sale opens is refused (a countdown of a minute, on the real clock).
     assert_eq!(hub.api_post("/api/v1/rooms/idem/flash-sales", serde_json::json!({})).await.0, 400);
     let (_c, _v) = live_room(&hub, Wire::MsgPack, "later", "cara").await;
