@@ -100,6 +100,8 @@ async fn operate(console: &mut Client, room: &str) -> anyhow::Result<()> {
         text: None,
         image_url: None,
         link_url: None,
+        duration_ms: None,
+        expires_at: None,
     };
     let reply = console.request(Command::DeployBillboard { room: room.into(), billboard }).await?;
     println!("deploy_billboard → ok={} {:?}", reply.ok, reply.error.map(|e| e.code));

@@ -41,6 +41,8 @@ async fn main() -> anyhow::Result<()> {
                 text: Some("today only".into()),
                 image_url: None,
                 link_url: None,
+                duration_ms: None,
+                expires_at: None,
             };
             let reply = client.request(Command::DeployBillboard { room: room.name.clone(), billboard }).await?;
             anyhow::ensure!(reply.ok, "billboard refused: {:?}", reply.error);

@@ -164,6 +164,36 @@ pub struct Config {
     #[arg(long, env = "STAGEHAND_ROOM_OPS_BURST", default_value_t = 50)]
     pub room_ops_burst: u32,
 
+    // ---- commerce: product sets, the shopping bag, billboards, flash sales -----------------
+    /// Product sets one creator may keep.
+    #[arg(long, env = "STAGEHAND_MAX_PRODUCT_SETS", default_value_t = 50)]
+    pub max_product_sets: u32,
+    /// Products in one product set.
+    #[arg(long, env = "STAGEHAND_MAX_PRODUCTS_PER_SET", default_value_t = 100)]
+    pub max_products_per_set: usize,
+    /// Products in one room's shopping bag.
+    #[arg(long, env = "STAGEHAND_MAX_BAG_ITEMS", default_value_t = 100)]
+    pub max_bag_items: usize,
+    /// Longest display duration of a billboard (the shortest is one second).
+    #[arg(long, env = "STAGEHAND_MAX_BILLBOARD_DURATION_MS", default_value_t = 86_400_000)]
+    pub max_billboard_duration_ms: u64,
+    /// Shortest and longest countdown before a flash sale opens.
+    #[arg(long, env = "STAGEHAND_FLASH_SALE_MIN_COUNTDOWN_MS", default_value_t = 10_000)]
+    pub flash_sale_min_countdown_ms: u64,
+    #[arg(long, env = "STAGEHAND_FLASH_SALE_MAX_COUNTDOWN_MS", default_value_t = 300_000)]
+    pub flash_sale_max_countdown_ms: u64,
+    /// Shortest and longest time a flash sale stays open.
+    #[arg(long, env = "STAGEHAND_FLASH_SALE_MIN_DURATION_MS", default_value_t = 60_000)]
+    pub flash_sale_min_duration_ms: u64,
+    #[arg(long, env = "STAGEHAND_FLASH_SALE_MAX_DURATION_MS", default_value_t = 1_200_000)]
+    pub flash_sale_max_duration_ms: u64,
+    /// Most units one flash sale may offer (granted claims are stored, one row each at most).
+    #[arg(long, env = "STAGEHAND_FLASH_SALE_MAX_QUANTITY", default_value_t = 100_000)]
+    pub flash_sale_max_quantity: u32,
+    /// Flash sales and their claims are pruned this many days after the sale ended.
+    #[arg(long, env = "STAGEHAND_FLASH_SALE_RETENTION_DAYS", default_value_t = 30)]
+    pub flash_sale_retention_days: u64,
+
     /// The clock every timestamp, expiry and timeout reads (the wall clock; tests inject
     /// [`crate::clock::Clock::tokio`]). Not a setting.
     #[arg(skip)]
@@ -295,6 +325,7 @@ impl Config {
             audit_max_per_creator: self.audit_max_per_creator,
             notification_max_age_ms: self.notification_retention_days.saturating_mul(DAY_MS),
             read_notifications_per_inbox: self.read_notifications_per_inbox,
+            flash_sale_max_age_ms: self.flash_sale_retention_days.saturating_mul(DAY_MS),
         }
     }
 }

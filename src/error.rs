@@ -10,13 +10,17 @@ pub struct HubError {
     pub code: ErrorCode,
     pub message: String,
     pub retry_after_ms: Option<u64>,
+    /// The shopping bag's current version, on a `conflict` about a stale one.
+    pub version: Option<u64>,
+    /// Units left, on a flash-sale claim refused as `sold_out`.
+    pub remaining: Option<u32>,
 }
 
 macro_rules! constructors {
     ($($name:ident => $code:ident),* $(,)?) => {
         impl HubError {
             $(pub fn $name(message: impl Into<String>) -> Self {
-                HubError { code: ErrorCode::$code, message: message.into(), retry_after_ms: None }
+                HubError::new(ErrorCode::$code, message)
             })*
         }
     };
@@ -31,20 +35,43 @@ constructors! {
     conflict => Conflict,
     unavailable => Unavailable,
     internal => Internal,
+    limit_reached => LimitReached,
 }
 
 impl HubError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        HubError { code, message: message.into(), retry_after_ms: None, version: None, remaining: None }
+    }
+
+    /// `sold_out`, saying how many units are left.
+    pub fn sold_out(message: impl Into<String>, remaining: u32) -> Self {
+        HubError { remaining: Some(remaining), ..HubError::new(ErrorCode::SoldOut, message) }
+    }
+
+    /// `conflict` about a stale bag version, carrying the current one.
+    pub fn stale_version(current: u64) -> Self {
+        HubError {
+            version: Some(current),
+            ..HubError::conflict(format!("the bag changed: its version is {current}; apply the latest bag and retry"))
+        }
+    }
+
     pub fn rate_limited(limit: &str, retry_after_ms: u64) -> Self {
         HubError {
-            code: ErrorCode::RateLimited,
-            message: format!("over the {limit} rate limit"),
             retry_after_ms: Some(retry_after_ms.max(1)),
+            ..HubError::new(ErrorCode::RateLimited, format!("over the {limit} rate limit"))
         }
     }
 
     /// The `error` object of the reply.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { code: self.code, message: self.message.clone(), retry_after_ms: self.retry_after_ms }
+        ErrorBody {
+            code: self.code,
+            message: self.message.clone(),
+            retry_after_ms: self.retry_after_ms,
+            version: self.version,
+            remaining: self.remaining,
+        }
     }
 }
 

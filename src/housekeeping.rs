@@ -1,5 +1,6 @@
 //! Once-a-second housekeeping, above rooms and partner access: broadcast changed viewer counts
-//! (throttled, so a join storm costs one event per room per interval), close agency staff whose
+//! (throttled, so a join storm costs one event per room per interval), expire what room features
+//! time on the hub's clock (billboards, flash-sale countdowns and ends), close agency staff whose
 //! access ended (so an agreement's end takes its connections within a second), reclaim abandoned
 //! rooms (telling their creators), and forget rooms that ended a while ago; and, on its own
 //! interval, prune the store by the configured retention.
@@ -23,6 +24,10 @@ pub async fn run(rooms: Arc<Rooms>, partner: Arc<Partner>, interval: Duration, s
             _ = shutdown.cancelled() => return,
             _ = enforce.tick() => {
                 partner.enforce();
+                let now = rooms.now_ms();
+                for room in rooms.all() {
+                    crate::rooms::features::tick(&room, now);
+                }
                 reclaim(&rooms, &partner);
                 rooms.evict_ended(rooms.now_ms());
             }

@@ -15,6 +15,7 @@
 //!   entry point published events come back through (memory broker now);
 //! - [`delivery`]: the bounded per-connection outbox and frame encoding, shared by rooms, inboxes
 //!   and sessions;
+//! - [`catalog`]: creators' product sets (persisted), loaded into rooms' shopping bags;
 //! - [`partner`]: Creator Partner Access — requests, decisions, grants, notifications, audit —
 //!   on the durable [`store`] (SQLite);
 //! - [`housekeeping`]: once a second, viewer counts, access expiry, reclaiming abandoned rooms,
@@ -30,6 +31,7 @@
 
 pub mod auth;
 pub mod broker;
+pub mod catalog;
 pub mod client;
 pub mod clock;
 pub mod commands;

@@ -46,6 +46,17 @@ const EVENT_IN_TYPES: &[&str] = &[
     "list_notifications",
     "ack",
     "list_audit",
+    // Commerce requests.
+    "save_product_set",
+    "delete_product_set",
+    "list_product_sets",
+    "bag_add",
+    "bag_remove",
+    "bag_move",
+    "bag_pin",
+    "bag_unpin",
+    "bag_sold_out",
+    "start_flash_sale",
     // Events backends publish over HTTP.
     "order",
     "activity",

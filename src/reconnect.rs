@@ -389,6 +389,8 @@ mod tests {
             recovered,
             staff_seq,
             staff: None,
+            bag: None,
+            flash_sale: None,
         }
     }
 

@@ -23,7 +23,14 @@ use tokio::time::{sleep, timeout};
 const NO_REFILL: f64 = 0.001;
 
 fn billboard(id: &str) -> Billboard {
-    Billboard { billboard_id: id.into(), title: "50% off".into(), text: None, image_url: None, link_url: None }
+    Billboard {
+        billboard_id: id.into(),
+        title: "50% off".into(),
+        text: None,
+        image_url: None,
+        link_url: None,
+        ..Default::default()
+    }
 }
 
 fn join(room: &str) -> Command {

@@ -1,6 +1,7 @@
 //! What the hub acknowledged survives `kill -9`: the real `stagehand` binary gets a grant, a
 //! notification and an audit record acknowledged, is killed with SIGKILL, restarts on the same
-//! data directory, and still has all three — and enforces the grant again at once.
+//! data directory, and still has all three — and enforces the grant again at once. Likewise a
+//! product set and an answered flash-sale claim.
 
 mod common;
 
@@ -15,8 +16,14 @@ use std::process::{Child, Command as Process, Stdio};
 
 /// Start the binary on a free port and return it with its address (read from its JSON log).
 fn spawn_hub(data_dir: &Path) -> (Child, String) {
+    spawn_hub_with(data_dir, &[])
+}
+
+/// [`spawn_hub`] with extra `serve` flags.
+fn spawn_hub_with(data_dir: &Path, flags: &[&str]) -> (Child, String) {
     let mut child = Process::new(env!("CARGO_BIN_EXE_stagehand"))
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(flags)
         .arg("--data-dir")
         .arg(data_dir)
         .env("STAGEHAND_JWT_SECRET", SECRET)
@@ -105,6 +112,76 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     let mut sam =
         Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
     ok_snapshot(sam.request(Command::Join { room: "show-2".into(), since: None }).await.unwrap());
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+}
+
+#[tokio::test]
+async fn acknowledged_product_sets_and_flash_sale_claims_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TokenKeys::new(SECRET, 0);
+    let http = reqwest::Client::new();
+    // No countdown, so the sale opens at once on the real clock.
+    let flags = ["--flash-sale-min-countdown-ms", "0"];
+    let (mut hub, addr) = spawn_hub_with(dir.path(), &flags);
+    let api = |addr: &str, path: &str| format!("http://{addr}/api/v1{path}");
+
+    let mut cara = Client::connect(
+        &format!("ws://{addr}/ws"),
+        Wire::Json,
+        Auth::Header(token(&keys, "cara", Role::Creator, None)),
+    )
+    .await
+    .unwrap();
+    ok_snapshot(cara.request(Command::StartRoom { room: "shop".into(), title: None }).await.unwrap());
+    let lamp =
+        serde_json::json!({"product_id": "p1", "title": "Lamp", "price": 4900, "currency": "EUR", "in_stock": true});
+    let set = serde_json::json!({"name": "Evening", "products": [lamp.clone()]});
+    let saved =
+        http.put(api(&addr, "/creators/cara/product-sets/evening")).bearer_auth(API_KEY).json(&set).send().await;
+    assert_eq!(saved.unwrap().status(), 200);
+    let sale = serde_json::json!({
+        "product": lamp, "sale_price": 2900, "quantity": 5, "per_buyer_limit": 2, "countdown_ms": 0, "duration_ms": 600000
+    });
+    let created =
+        http.post(api(&addr, "/rooms/shop/flash-sales")).bearer_auth(API_KEY).json(&sale).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let sale_id = created.json::<serde_json::Value>().await.unwrap()["sale_id"].as_str().unwrap().to_string();
+    let claims = format!("/rooms/shop/flash-sales/{sale_id}/claims");
+    let claim = serde_json::json!({"claim_id": "c1", "buyer_id": "bea", "quantity": 2});
+    let answered = http.post(api(&addr, &claims)).bearer_auth(API_KEY).json(&claim).send().await.unwrap();
+    assert_eq!(answered.status(), 201);
+    let answered: serde_json::Value = answered.json().await.unwrap();
+    assert_eq!(answered["remaining"], 3);
+
+    hub.kill().expect("SIGKILL");
+    hub.wait().unwrap();
+
+    let (mut hub, addr) = spawn_hub_with(dir.path(), &flags);
+    let set: serde_json::Value = http
+        .get(api(&addr, "/creators/cara/product-sets/evening"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(set["products"][0]["product_id"], "p1", "{set}");
+    let stored: serde_json::Value = http
+        .get(api(&addr, &format!("/rooms/shop/flash-sales/{sale_id}")))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["remaining"], 3, "the claimed units stay claimed: {stored}");
+    // A retry of the acknowledged claim gets the same answer and takes nothing more.
+    let again = http.post(api(&addr, &claims)).bearer_auth(API_KEY).json(&claim).send().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), answered);
     hub.kill().unwrap();
     hub.wait().unwrap();
 }

@@ -91,6 +91,8 @@ fn command(op: &Op) -> Command {
                 text: None,
                 image_url: None,
                 link_url: None,
+                duration_ms: None,
+                expires_at: None,
             },
         },
         Op::Remove => Command::RemoveBillboard { room },

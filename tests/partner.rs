@@ -12,7 +12,14 @@ use stagehand_protocol::types::{AccessRequestInfo, Billboard, LinkStatus, Reques
 use stagehand_protocol::{CloseCode, Command, ErrorCode, Wire};
 
 fn billboard() -> Billboard {
-    Billboard { billboard_id: "b".into(), title: "Sale".into(), text: None, image_url: None, link_url: None }
+    Billboard {
+        billboard_id: "b".into(),
+        title: "Sale".into(),
+        text: None,
+        image_url: None,
+        link_url: None,
+        ..Default::default()
+    }
 }
 
 fn ends_in(ms: u64) -> Option<NewLink> {

@@ -29,7 +29,14 @@ async fn hub_with(tweak: impl FnOnce(&mut stagehand::Config)) -> TestHub {
 }
 
 fn billboard(id: &str) -> Billboard {
-    Billboard { billboard_id: id.into(), title: "Deal".into(), text: None, image_url: None, link_url: None }
+    Billboard {
+        billboard_id: id.into(),
+        title: "Deal".into(),
+        text: None,
+        image_url: None,
+        link_url: None,
+        ..Default::default()
+    }
 }
 
 /// The next `n` events, asserting nothing else (but viewer counts) arrives in between.

@@ -268,6 +268,8 @@ async fn staff_over_the_moderation_rate_limit_get_rate_limited_and_nothing_chang
         text: None,
         image_url: None,
         link_url: None,
+        duration_ms: None,
+        expires_at: None,
     };
     assert_ok(
         &agency.request(Command::DeployBillboard { room: room.into(), billboard: billboard("b1") }).await.unwrap(),

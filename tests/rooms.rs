@@ -8,7 +8,14 @@ use stagehand_protocol::types::{Billboard, RoomState};
 use stagehand_protocol::{Command, ErrorCode, Wire};
 
 fn billboard(id: &str) -> Billboard {
-    Billboard { billboard_id: id.into(), title: "50% off".into(), text: None, image_url: None, link_url: None }
+    Billboard {
+        billboard_id: id.into(),
+        title: "50% off".into(),
+        text: None,
+        image_url: None,
+        link_url: None,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]

@@ -81,6 +81,8 @@ fn billboard() -> Billboard {
         text: Some("Next 10 minutes only".into()),
         image_url: Some("https://cdn.example.com/bb-1.png".into()),
         link_url: Some("https://shop.example.com/p/sku-9".into()),
+        duration_ms: None,
+        expires_at: None,
     }
 }
 
@@ -167,6 +169,73 @@ fn snapshot_public() -> Snapshot {
         recovered: None,
         staff_seq: None,
         staff: None,
+        bag: None,
+        flash_sale: None,
+    }
+}
+
+fn lamp() -> Product {
+    Product {
+        product_id: "sku-7".into(),
+        title: "Brass desk lamp".into(),
+        price: 4_900,
+        currency: "USD".into(),
+        image_url: Some("https://cdn.example.com/sku-7.jpg".into()),
+        in_stock: true,
+    }
+}
+
+fn shirt() -> Product {
+    Product {
+        product_id: "sku-9".into(),
+        title: "Blue linen shirt".into(),
+        price: 2_990,
+        currency: "USD".into(),
+        image_url: None,
+        in_stock: true,
+    }
+}
+
+fn product_set() -> ProductSet {
+    ProductSet {
+        set_id: "spring-picks".into(),
+        name: "Spring picks".into(),
+        products: vec![lamp(), shirt()],
+        updated_at: T0,
+    }
+}
+
+/// The bag after `sku-7` was pinned: version 3.
+fn bag() -> Bag {
+    Bag {
+        version: 3,
+        items: vec![BagItem { product: lamp(), sold_out: false }, BagItem { product: shirt(), sold_out: false }],
+        pinned: Some("sku-7".into()),
+    }
+}
+
+fn new_flash_sale() -> NewFlashSale {
+    NewFlashSale {
+        product: lamp(),
+        sale_price: 2_900,
+        quantity: 50,
+        per_buyer_limit: 2,
+        countdown_ms: 30_000,
+        duration_ms: 300_000,
+    }
+}
+
+fn flash_sale(status: FlashSaleStatus, remaining: u32) -> FlashSale {
+    FlashSale {
+        sale_id: "fs_12".into(),
+        product: lamp(),
+        sale_price: 2_900,
+        quantity: 50,
+        per_buyer_limit: 2,
+        opens_at: T0 + 7_130_000,
+        ends_at: T0 + 7_430_000,
+        status,
+        remaining,
     }
 }
 
@@ -272,6 +341,8 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                         text: None,
                         image_url: None,
                         link_url: None,
+                        duration_ms: None,
+                        expires_at: None,
                     },
                 },
             ),
@@ -451,9 +522,8 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
             reply(Reply::err(
                 Some(5),
                 ErrorBody {
-                    code: ErrorCode::RateLimited,
-                    message: "over the connection comment rate limit".into(),
                     retry_after_ms: Some(500),
+                    ..ErrorBody::new(ErrorCode::RateLimited, "over the connection comment rate limit")
                 },
             )),
         ),
@@ -565,6 +635,147 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         ("event_viewer_count", event(64, 7_065_000, EventBody::ViewerCount { count: 1_311 })),
         ("event_staff_joined", staff_event(64, 5, 7_070_000, EventBody::StaffJoined { staff: operator() })),
         ("event_staff_left", staff_event(64, 6, 7_080_000, EventBody::StaffLeft { staff: operator() })),
+        // ---- commerce ------------------------------------------------------------------------
+        (
+            "client_save_product_set",
+            client(
+                40,
+                Command::SaveProductSet {
+                    set_id: "spring-picks".into(),
+                    name: "Spring picks".into(),
+                    products: vec![lamp(), shirt()],
+                },
+            ),
+        ),
+        ("client_delete_product_set", client(41, Command::DeleteProductSet { set_id: "spring-picks".into() })),
+        ("client_list_product_sets", client(42, Command::ListProductSets)),
+        ("reply_product_set", ok(40, ReplyResult::ProductSet { set: product_set() })),
+        ("reply_product_sets", ok(42, ReplyResult::ProductSets { items: vec![product_set()] })),
+        ("reply_product_set_deleted", ok(41, ReplyResult::ProductSetDeleted { set_id: "spring-picks".into() })),
+        (
+            "client_bag_add_set",
+            client(
+                43,
+                Command::BagAdd { room: room(), version: 0, product: None, set_id: Some("spring-picks".into()) },
+            ),
+        ),
+        (
+            "client_bag_add_product",
+            client(44, Command::BagAdd { room: room(), version: 1, product: Some(shirt()), set_id: None }),
+        ),
+        ("client_bag_remove", client(45, Command::BagRemove { room: room(), version: 3, product_id: "sku-9".into() })),
+        (
+            "client_bag_move",
+            client(46, Command::BagMove { room: room(), version: 2, product_id: "sku-9".into(), position: 0 }),
+        ),
+        ("client_bag_pin", client(47, Command::BagPin { room: room(), version: 2, product_id: "sku-7".into() })),
+        ("client_bag_unpin", client(48, Command::BagUnpin { room: room(), version: 3 })),
+        (
+            "client_bag_sold_out",
+            client(49, Command::BagSoldOut { room: room(), version: 3, product_id: "sku-7".into() }),
+        ),
+        ("reply_bag", ok(47, ReplyResult::Bag { seq: 66, bag: bag() })),
+        (
+            "reply_error_stale_bag_version",
+            reply(Reply::err(
+                Some(48),
+                ErrorBody {
+                    version: Some(4),
+                    ..ErrorBody::new(
+                        ErrorCode::Conflict,
+                        "the bag changed: its version is 4; apply the latest bag and retry",
+                    )
+                },
+            )),
+        ),
+        (
+            "event_bag_staff",
+            event(
+                66,
+                7_090_000,
+                EventBody::Bag {
+                    action: BagAction::Pinned,
+                    product_id: Some("sku-7".into()),
+                    bag: bag(),
+                    by: creator(),
+                    operator: Some(operator()),
+                },
+            ),
+        ),
+        (
+            "event_bag_public",
+            event(
+                66,
+                7_090_000,
+                EventBody::Bag {
+                    action: BagAction::Pinned,
+                    product_id: Some("sku-7".into()),
+                    bag: bag(),
+                    by: creator(),
+                    operator: None,
+                },
+            ),
+        ),
+        ("client_start_flash_sale", client(50, Command::StartFlashSale { room: room(), sale: new_flash_sale() })),
+        (
+            "reply_flash_sale",
+            ok(50, ReplyResult::FlashSale { seq: 67, sale: flash_sale(FlashSaleStatus::Countdown, 50) }),
+        ),
+        (
+            "event_flash_sale_countdown",
+            event(
+                67,
+                7_100_000,
+                EventBody::FlashSale {
+                    sale: flash_sale(FlashSaleStatus::Countdown, 50),
+                    by: Some(creator()),
+                    operator: None,
+                },
+            ),
+        ),
+        (
+            "event_flash_sale_open",
+            event(
+                68,
+                7_130_000,
+                EventBody::FlashSale { sale: flash_sale(FlashSaleStatus::Open, 50), by: None, operator: None },
+            ),
+        ),
+        (
+            "event_flash_sale_stock",
+            event(68, 7_131_000, EventBody::FlashSaleStock { sale_id: "fs_12".into(), remaining: 17 }),
+        ),
+        (
+            "event_flash_sale_sold_out",
+            event(
+                69,
+                7_190_000,
+                EventBody::FlashSale { sale: flash_sale(FlashSaleStatus::SoldOut, 0), by: None, operator: None },
+            ),
+        ),
+        (
+            "event_billboard_expired",
+            event(
+                70,
+                7_200_000,
+                EventBody::Billboard {
+                    action: BillboardAction::Expired,
+                    billboard: Billboard { duration_ms: Some(60_000), expires_at: Some(T0 + 7_200_000), ..billboard() },
+                    by: creator(),
+                    operator: None,
+                },
+            ),
+        ),
+        (
+            "client_deploy_billboard_for_a_minute",
+            client(
+                51,
+                Command::DeployBillboard {
+                    room: room(),
+                    billboard: Billboard { duration_ms: Some(60_000), ..billboard() },
+                },
+            ),
+        ),
     ]
 }
 

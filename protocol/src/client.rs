@@ -1,7 +1,7 @@
 //! Messages a client sends. Every one is a request: a map with `type`, an `id` chosen by the
 //! client, and the command's fields. The hub answers each with a `reply` carrying the same `id`.
 
-use crate::types::{Billboard, Millis, RequestStatus, Scope};
+use crate::types::{Billboard, Millis, NewFlashSale, Product, RequestStatus, Scope};
 use serde::{Deserialize, Serialize};
 
 /// One request frame: `{"type": ..., "id": ..., ...fields}`.
@@ -110,6 +110,65 @@ pub enum Command {
         comment_id: u64,
     },
 
+    // ---- commerce: product sets, the shopping bag, flash sales ---------------------------
+    /// Creator, or agency staff with `shopping_bag`: create a product set of the creator's, or
+    /// replace the one with this `set_id`.
+    SaveProductSet {
+        set_id: String,
+        name: String,
+        products: Vec<Product>,
+    },
+    /// Creator, or agency staff with `shopping_bag`: delete one of the creator's product sets.
+    DeleteProductSet {
+        set_id: String,
+    },
+    /// Creator, or agency staff with `shopping_bag`: the creator's product sets.
+    ListProductSets,
+    /// Add to the bag one `product`, or every product of the creator's set `set_id` that is not
+    /// in the bag yet (exactly one of the two). Every bag command names the bag `version` it was
+    /// made against; another version is refused with `conflict` and the current one.
+    BagAdd {
+        room: String,
+        version: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product: Option<Product>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set_id: Option<String>,
+    },
+    BagRemove {
+        room: String,
+        version: u64,
+        product_id: String,
+    },
+    /// Move a product to `position` (0 is the top).
+    BagMove {
+        room: String,
+        version: u64,
+        product_id: String,
+        position: u32,
+    },
+    /// Pin a product: viewers see its card. Replaces any pinned one.
+    BagPin {
+        room: String,
+        version: u64,
+        product_id: String,
+    },
+    BagUnpin {
+        room: String,
+        version: u64,
+    },
+    /// Mark a product in the bag sold out.
+    BagSoldOut {
+        room: String,
+        version: u64,
+        product_id: String,
+    },
+    /// Creator, or agency staff with `promotions`: announce a flash sale (one at a time a room).
+    StartFlashSale {
+        room: String,
+        sale: NewFlashSale,
+    },
+
     // ---- Creator Partner Access ----------------------------------------------------------
     /// Agency: ask a creator for a link and/or LIVE Manager access. With `link`, a new link is
     /// requested (bundled with access when `live_access` is true); without it, access for the
@@ -193,6 +252,16 @@ impl Command {
             Command::DeployBillboard { .. } => "deploy_billboard",
             Command::RemoveBillboard { .. } => "remove_billboard",
             Command::DeleteComment { .. } => "delete_comment",
+            Command::SaveProductSet { .. } => "save_product_set",
+            Command::DeleteProductSet { .. } => "delete_product_set",
+            Command::ListProductSets => "list_product_sets",
+            Command::BagAdd { .. } => "bag_add",
+            Command::BagRemove { .. } => "bag_remove",
+            Command::BagMove { .. } => "bag_move",
+            Command::BagPin { .. } => "bag_pin",
+            Command::BagUnpin { .. } => "bag_unpin",
+            Command::BagSoldOut { .. } => "bag_sold_out",
+            Command::StartFlashSale { .. } => "start_flash_sale",
             Command::AccessRequest { .. } => "access_request",
             Command::ListAccessRequests { .. } => "list_access_requests",
             Command::AccessAccept { .. } => "access_accept",
@@ -219,7 +288,14 @@ impl Command {
             | Command::ScheduleRoom { room, .. }
             | Command::DeployBillboard { room, .. }
             | Command::RemoveBillboard { room }
-            | Command::DeleteComment { room, .. } => Some(room),
+            | Command::DeleteComment { room, .. }
+            | Command::BagAdd { room, .. }
+            | Command::BagRemove { room, .. }
+            | Command::BagMove { room, .. }
+            | Command::BagPin { room, .. }
+            | Command::BagUnpin { room, .. }
+            | Command::BagSoldOut { room, .. }
+            | Command::StartFlashSale { room, .. } => Some(room),
             _ => None,
         }
     }

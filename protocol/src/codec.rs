@@ -222,6 +222,8 @@ mod tests {
                 text: None,
                 image_url: None,
                 link_url: None,
+                duration_ms: None,
+                expires_at: None,
             },
             by: Actor { id: "c".into(), name: "C".into() },
             operator: Some(Operator { agency_id: "a".into(), staff_id: "s".into(), staff_name: "S".into() }),

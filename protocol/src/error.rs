@@ -27,6 +27,10 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or a storage failure; nothing can be assumed applied.
     Internal,
+    /// A flash-sale claim: not enough units left.
+    SoldOut,
+    /// A flash-sale claim: the buyer would pass the sale's per-buyer limit.
+    LimitReached,
 }
 
 impl ErrorCode {
@@ -42,11 +46,13 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::SoldOut => "sold_out",
+            ErrorCode::LimitReached => "limit_reached",
         }
     }
 
     /// Every code, for metrics that want a stable label set.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotLive,
@@ -57,6 +63,8 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::SoldOut,
+        ErrorCode::LimitReached,
     ];
 }
 
@@ -67,10 +75,16 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// With `conflict` for a bag command made against another version: the bag's current version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// With `sold_out` for a flash-sale claim: the units left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u32>,
 }
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody { code, message: message.into(), retry_after_ms: None }
+        ErrorBody { code, message: message.into(), retry_after_ms: None, version: None, remaining: None }
     }
 }

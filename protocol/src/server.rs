@@ -122,6 +122,28 @@ pub enum ReplyResult {
     Acked {
         updated: u64,
     },
+    /// `save_product_set`.
+    ProductSet {
+        set: ProductSet,
+    },
+    /// `list_product_sets`, newest change first.
+    ProductSets {
+        items: Vec<ProductSet>,
+    },
+    /// `delete_product_set`.
+    ProductSetDeleted {
+        set_id: String,
+    },
+    /// A bag command: the new bag and the seq of its `bag` event.
+    Bag {
+        seq: u64,
+        bag: Bag,
+    },
+    /// `start_flash_sale`: the sale and the seq of its `flash_sale` event.
+    FlashSale {
+        seq: u64,
+        sale: FlashSale,
+    },
 }
 
 /// Sent once, right after authentication succeeds.
@@ -235,6 +257,31 @@ pub enum EventBody {
     StaffLeft {
         staff: Operator,
     },
+    /// The shopping bag changed: the whole new bag, with its new version.
+    Bag {
+        action: BagAction,
+        /// The product the change was about (absent for `loaded` and `unpinned`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product_id: Option<String>,
+        bag: Bag,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// A flash sale was announced or changed status (`countdown` → `open` → `sold_out` /
+    /// `ended`). `by` is who announced it (on the announcement only).
+    FlashSale {
+        sale: FlashSale,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Actor>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// Ephemeral, coalesced, droppable: units of the open flash sale not claimed yet.
+    FlashSaleStock {
+        sale_id: String,
+        remaining: u32,
+    },
 }
 
 impl EventBody {
@@ -252,13 +299,22 @@ impl EventBody {
             EventBody::ViewerCount { .. } => "viewer_count",
             EventBody::StaffJoined { .. } => "staff_joined",
             EventBody::StaffLeft { .. } => "staff_left",
+            EventBody::Bag { .. } => "bag",
+            EventBody::FlashSale { .. } => "flash_sale",
+            EventBody::FlashSaleStock { .. } => "flash_sale_stock",
         }
     }
 
     /// Whether a slow connection may miss this event (it is then counted as dropped) rather than
     /// be disconnected. Everything that changes what the room shows must not be lost.
     pub fn droppable(&self) -> bool {
-        matches!(self, EventBody::Comment { .. } | EventBody::ViewerCount { .. } | EventBody::Activity { .. })
+        matches!(
+            self,
+            EventBody::Comment { .. }
+                | EventBody::ViewerCount { .. }
+                | EventBody::Activity { .. }
+                | EventBody::FlashSaleStock { .. }
+        )
     }
 
     /// Staff-only events go to creator and agency members, never to viewers.
@@ -268,13 +324,13 @@ impl EventBody {
 
     /// Ephemeral events do not take a seq and are not kept in history.
     pub fn ephemeral(&self) -> bool {
-        matches!(self, EventBody::ViewerCount { .. })
+        matches!(self, EventBody::ViewerCount { .. } | EventBody::FlashSaleStock { .. })
     }
 
     /// Counters and ticks: a newer event of the same type replaces one still queued for a
     /// connection, so a slow connection gets the latest value rather than every value.
     pub fn coalesces(&self) -> bool {
-        matches!(self, EventBody::ViewerCount { .. })
+        matches!(self, EventBody::ViewerCount { .. } | EventBody::FlashSaleStock { .. })
     }
 
     /// The same event as viewers must see it: the real operator removed.
@@ -283,7 +339,9 @@ impl EventBody {
         match &mut public {
             EventBody::Comment { operator, .. }
             | EventBody::CommentDeleted { operator, .. }
-            | EventBody::Billboard { operator, .. } => *operator = None,
+            | EventBody::Billboard { operator, .. }
+            | EventBody::Bag { operator, .. }
+            | EventBody::FlashSale { operator, .. } => *operator = None,
             _ => {}
         }
         public
@@ -296,6 +354,8 @@ impl EventBody {
             EventBody::Comment { operator: Some(_), .. }
                 | EventBody::CommentDeleted { operator: Some(_), .. }
                 | EventBody::Billboard { operator: Some(_), .. }
+                | EventBody::Bag { operator: Some(_), .. }
+                | EventBody::FlashSale { operator: Some(_), .. }
         )
     }
 }

@@ -50,7 +50,7 @@ pub enum RoomState {
 }
 
 /// A promotional billboard shown over the stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Billboard {
     pub billboard_id: String,
     pub title: String,
@@ -60,6 +60,13 @@ pub struct Billboard {
     pub image_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_url: Option<String>,
+    /// How long to show it, in ms (1 s to 24 h by default); absent: until removed or replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Set by the hub when a billboard with `duration_ms` is deployed: when it comes down by
+    /// itself, on the hub's clock (a value a client sends is replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
 }
 
 /// Whether a `billboard` event shows or hides one.
@@ -68,6 +75,8 @@ pub struct Billboard {
 pub enum BillboardAction {
     Deployed,
     Removed,
+    /// Its display duration ran out (the hub took it down).
+    Expired,
 }
 
 /// What a late joiner needs to show the room at once. Returned by `join`, `start_room`,
@@ -98,6 +107,12 @@ pub struct Snapshot {
     /// Agency staff in the room; only for creator and agency members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staff: Option<Vec<Operator>>,
+    /// The shopping bag, once anything was put in it (`version` > 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bag: Option<Bag>,
+    /// The room's flash sale, from its creation until it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_sale: Option<FlashSale>,
 }
 
 /// A capability an agency may be granted in a creator's rooms.
@@ -268,4 +283,107 @@ pub struct AuditRecord {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+// ---- commerce: products, product sets, the shopping bag, flash sales ------------------------
+
+/// A product as a creator sells it in a LIVE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub product_id: String,
+    pub title: String,
+    /// Price in minor units of `currency` (cents).
+    pub price: u64,
+    /// ISO 4217 code, three upper-case letters.
+    pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    /// Whether the shop has it in stock.
+    pub in_stock: bool,
+}
+
+/// A creator's named list of products, prepared before a LIVE (persisted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductSet {
+    pub set_id: String,
+    pub name: String,
+    pub products: Vec<Product>,
+    pub updated_at: Millis,
+}
+
+/// One product in a room's shopping bag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BagItem {
+    pub product: Product,
+    /// Marked sold out during the LIVE.
+    pub sold_out: bool,
+}
+
+/// A room's shopping bag: an ordered list, at most one pinned product, and a version that every
+/// change increments (a command names the version it was made against).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bag {
+    pub version: u64,
+    pub items: Vec<BagItem>,
+    /// The `product_id` of the pinned card viewers see, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
+}
+
+/// What changed in a `bag` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BagAction {
+    Added,
+    Removed,
+    Moved,
+    Pinned,
+    Unpinned,
+    SoldOut,
+    /// A product set replaced the bag's contents (a LIVE started from a scheduled event).
+    Loaded,
+}
+
+/// Where a flash sale stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlashSaleStatus {
+    /// Announced; opens at `opens_at`.
+    Countdown,
+    Open,
+    /// Every unit is claimed.
+    SoldOut,
+    /// Its time ran out (or the room ended).
+    Ended,
+}
+
+/// A flash sale as it is announced (`start_flash_sale`, `POST /rooms/{room}/flash-sales`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewFlashSale {
+    pub product: Product,
+    /// The sale price, in minor units of the product's currency.
+    pub sale_price: u64,
+    /// Units on sale in all.
+    pub quantity: u32,
+    /// Most units one buyer may claim.
+    pub per_buyer_limit: u32,
+    /// Time before it opens, ms (10–300 s by default).
+    pub countdown_ms: u64,
+    /// How long it stays open, ms (1–20 min by default).
+    pub duration_ms: u64,
+}
+
+/// A flash sale in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlashSale {
+    pub sale_id: String,
+    pub product: Product,
+    pub sale_price: u64,
+    pub quantity: u32,
+    pub per_buyer_limit: u32,
+    pub opens_at: Millis,
+    pub ends_at: Millis,
+    pub status: FlashSaleStatus,
+    /// Units not yet claimed, as last announced.
+    pub remaining: u32,
 }

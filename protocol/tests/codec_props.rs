@@ -29,6 +29,8 @@ fn command() -> impl Strategy<Value = Command> {
         text,
         image_url: None,
         link_url: None,
+        duration_ms: None,
+        expires_at: None,
     });
     prop_oneof![
         text().prop_map(|token| Command::Connect { token }),

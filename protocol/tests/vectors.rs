@@ -152,6 +152,11 @@ fn result_kind(result: &ReplyResult) -> &'static str {
         ReplyResult::Notifications { .. } => "notifications",
         ReplyResult::Audit { .. } => "audit",
         ReplyResult::Acked { .. } => "acked",
+        ReplyResult::ProductSet { .. } => "product_set",
+        ReplyResult::ProductSets { .. } => "product_sets",
+        ReplyResult::ProductSetDeleted { .. } => "product_set_deleted",
+        ReplyResult::Bag { .. } => "bag",
+        ReplyResult::FlashSale { .. } => "flash_sale",
     }
 }
 

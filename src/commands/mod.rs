@@ -17,6 +17,7 @@
 //! Handlers see a small context — who is asking, where replies go, the services they use — never
 //! the connection's session or the hub.
 
+mod commerce;
 mod partner;
 
 use crate::auth::Identity;
@@ -129,6 +130,9 @@ async fn run(
             Command::Ping => Ok(Answer::Reply(stagehand_protocol::server::ReplyResult::Pong {
                 server_time: services.config.clock.now_ms(),
             })),
+            command if commerce::handles(command) => {
+                commerce::handle(services, &caller.identity, room.as_deref(), command).await
+            }
             command if features::is_room_command(command) => {
                 let mut ctx = Ctx {
                     identity: &caller.identity,

@@ -4,8 +4,10 @@
 //! - `gate.rs`: what every `/api/v1` request passes first — failed-key limit, API key, JSON body;
 //! - `ops.rs`: `/healthz`, `/readyz`, `/metrics`;
 //! - `rooms_api.rs`: backends schedule rooms and publish orders and activity into them;
-//! - `partner_api.rs`: Creator Partner Access for backends (requests, decisions, grants, audit).
+//! - `partner_api.rs`: Creator Partner Access for backends (requests, decisions, grants, audit);
+//! - `commerce_api.rs`: product sets, flash sales and their claims.
 
+mod commerce_api;
 pub mod gate;
 mod ops;
 mod partner_api;
@@ -29,6 +31,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(hub: Arc<Hub>) -> Router {
     let api = rooms_api::routes()
         .merge(partner_api::routes())
+        .merge(commerce_api::routes())
         .layer(middleware::from_fn_with_state(hub.clone(), gate::api_gate))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
@@ -84,7 +87,9 @@ impl IntoResponse for ApiError {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Conflict | ErrorCode::NotLive => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::NotLive | ErrorCode::SoldOut | ErrorCode::LimitReached => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -101,11 +106,9 @@ pub fn json_body<T: DeserializeOwned>(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<T> {
     let bytes = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => HubError {
-            code: ErrorCode::TooLarge,
-            message: format!("bodies are at most {MAX_BODY_BYTES} bytes"),
-            retry_after_ms: None,
-        },
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            HubError::new(ErrorCode::TooLarge, format!("bodies are at most {MAX_BODY_BYTES} bytes"))
+        }
         _ => HubError::invalid(rejection.body_text()),
     })?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError(HubError::invalid(e.to_string())))

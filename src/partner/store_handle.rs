@@ -143,6 +143,9 @@ const INTERNAL: &str = "internal error";
 /// logged with their detail and reach the client only as a stable, generic message.
 pub fn store_error(error: StoreError) -> HubError {
     let code = error.code();
+    if let StoreError::SoldOut { message, remaining } = error {
+        return HubError::sold_out(message, remaining);
+    }
     match code {
         stagehand_protocol::ErrorCode::Internal => {
             tracing::error!(%error, "store failure");
@@ -152,7 +155,7 @@ pub fn store_error(error: StoreError) -> HubError {
             tracing::warn!(%error, "store busy");
             HubError::unavailable("the store is busy; retry later")
         }
-        _ => HubError { code, message: error.to_string(), retry_after_ms: None },
+        _ => HubError::new(code, error.to_string()),
     }
 }
 

@@ -78,6 +78,11 @@ impl Rooms {
         &self.broker
     }
 
+    /// The hub's configuration (features read their bounds from it).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Now, on the hub's clock.
     pub fn now_ms(&self) -> Millis {
         self.config.clock.now_ms()

@@ -445,6 +445,8 @@ impl Room {
             recovered: None,
             staff_seq: staff_view.then_some(inner.applied.staff_seq),
             staff: staff_view.then(|| state.presence.staff.clone()),
+            bag: (state.bag.version > 0).then(|| state.bag.clone()),
+            flash_sale: state.flash_sale.clone(),
         }
     }
 
@@ -473,6 +475,8 @@ impl Room {
     fn announce_locked(&self, inner: &mut Inner, body: EventBody) {
         let event =
             Event { room: self.id.clone(), seq: inner.applied.seq, staff_seq: None, ts: self.clock.now_ms(), body };
+        // A counter the state shows (a flash sale's stock) is folded in too, so joiners see it.
+        inner.state.apply(&event);
         self.fan_out(inner, Arc::new(event));
     }
 

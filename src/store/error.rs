@@ -23,6 +23,12 @@ pub enum StoreError {
     /// The caller is not a party to the row it tried to change.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A flash-sale claim for more units than are left.
+    #[error("{message}")]
+    SoldOut { message: String, remaining: u32 },
+    /// A flash-sale claim past the sale's per-buyer limit.
+    #[error("{0}")]
+    LimitReached(String),
     /// The database was written by a newer build; opening it could corrupt data that build relies on.
     #[error("database schema version {found} is newer than this build supports ({supported}); run a newer stagehand")]
     SchemaTooNew {
@@ -58,6 +64,8 @@ impl StoreError {
             StoreError::Conflict(_) => ErrorCode::Conflict,
             StoreError::Invalid(_) => ErrorCode::Invalid,
             StoreError::Forbidden(_) => ErrorCode::Forbidden,
+            StoreError::SoldOut { .. } => ErrorCode::SoldOut,
+            StoreError::LimitReached(_) => ErrorCode::LimitReached,
             // Another process held the write lock past the busy timeout: worth a retry, not a bug.
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
                 if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>

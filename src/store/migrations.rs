@@ -112,6 +112,44 @@ CREATE INDEX audit_ts ON audit (ts);
 CREATE INDEX notifications_read ON notifications (recipient, id) WHERE read = 1;
 CREATE INDEX notifications_read_age ON notifications (created_at) WHERE read = 1;
 "#,
+    // 3: commerce. Creators' product sets (products as a JSON list), flash sales and the claims
+    // granted against them: the hub's stock authority (see `commerce`). `sold` can never pass
+    // `quantity`, whatever the code above it does.
+    r#"
+CREATE TABLE product_sets (
+    creator_id TEXT    NOT NULL,
+    set_id     TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    products   TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (creator_id, set_id)
+);
+CREATE TABLE flash_sales (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    room            TEXT    NOT NULL,
+    creator_id      TEXT    NOT NULL,
+    product         TEXT    NOT NULL,
+    sale_price      INTEGER NOT NULL,
+    quantity        INTEGER NOT NULL CHECK (quantity > 0),
+    per_buyer_limit INTEGER NOT NULL CHECK (per_buyer_limit > 0),
+    opens_at        INTEGER NOT NULL,
+    ends_at         INTEGER NOT NULL,
+    sold            INTEGER NOT NULL DEFAULT 0 CHECK (sold >= 0 AND sold <= quantity),
+    closed          INTEGER NOT NULL DEFAULT 0 CHECK (closed IN (0, 1)),
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX flash_sales_room ON flash_sales (room, id);
+CREATE TABLE flash_claims (
+    sale_id    INTEGER NOT NULL REFERENCES flash_sales (id),
+    claim_id   TEXT    NOT NULL,
+    buyer_id   TEXT    NOT NULL,
+    quantity   INTEGER NOT NULL CHECK (quantity > 0),
+    remaining  INTEGER NOT NULL,
+    claimed_at INTEGER NOT NULL,
+    PRIMARY KEY (sale_id, claim_id)
+);
+CREATE INDEX flash_claims_buyer ON flash_claims (sale_id, buyer_id);
+"#,
 ];
 
 /// The schema version this build writes: the number of known migrations.

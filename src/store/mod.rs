@@ -16,6 +16,7 @@
 //! - `cpa`: the request / decide / unlink / suspend transitions;
 //! - `queries`: filtered lists and the lookups the transitions use;
 //! - `inbox`: notifications and the audit trail;
+//! - [`commerce`]: product sets, flash sales and their claims (the stock authority);
 //! - `retention`: pruning old audit rows and read notifications;
 //! - `rows`: row mapping, id format, and expiry applied on read;
 //! - `migrations`: the versioned schema.
@@ -23,6 +24,7 @@
 //! Time is always passed in as `now` rather than read from a clock, so that every rule involving the
 //! agreement's end is decided by one instant the caller chose and can be tested without sleeping.
 
+pub mod commerce;
 mod cpa;
 pub mod error;
 mod inbox;
@@ -37,7 +39,9 @@ mod tx;
 #[cfg(test)]
 mod tests;
 
-use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, Millis, NotificationInfo};
+use stagehand_protocol::types::{
+    AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, Millis, NotificationInfo, ProductSet,
+};
 
 pub use error::StoreError;
 pub use inbox::MAX_PAGE;
@@ -154,4 +158,13 @@ pub trait Store: Send + Sync + 'static {
         before: Option<u64>,
         limit: u32,
     ) -> Result<AuditPage, StoreError>;
+
+    /// `creator_id`'s product sets, most recently changed first.
+    fn product_sets(&self, creator_id: &str) -> Result<Vec<ProductSet>, StoreError>;
+
+    /// One of `creator_id`'s product sets (`NotFound` if it has none of that id).
+    fn product_set(&self, creator_id: &str, set_id: &str) -> Result<ProductSet, StoreError>;
+
+    /// The flash sale `sale_id` of `room`, its `status` and `remaining` as of `now`.
+    fn flash_sale(&self, room: &str, sale_id: &str, now: Millis) -> Result<commerce::StoredSale, StoreError>;
 }

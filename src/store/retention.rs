@@ -4,7 +4,8 @@
 //! Both logs would otherwise grow for ever. Pruning keeps, per creator, the audit rows younger than
 //! the age limit and at most the newest `audit_max_per_creator` of them; per inbox, the read
 //! notifications younger than their age limit and at most the newest `read_notifications_per_inbox`.
-//! Unread notifications are never pruned: they are what a client has not seen yet.
+//! Unread notifications are never pruned: they are what a client has not seen yet. Flash sales (and
+//! their claims) are kept for their own age limit after they ended.
 //!
 //! The audit trail refuses deletes (a trigger); pruning opens the trigger's gate for its own
 //! statements and closes it again inside the same transaction, so no other write ever sees it open.
@@ -26,6 +27,9 @@ pub struct Retention {
     pub notification_max_age_ms: u64,
     /// Each inbox keeps at most this many read notifications (the newest).
     pub read_notifications_per_inbox: u64,
+    /// Flash sales that ended longer ago than this are removed with their claims (a retried claim
+    /// of such a sale then gets `not_found`).
+    pub flash_sale_max_age_ms: u64,
 }
 
 /// How many rows one pruning pass removed.
@@ -33,6 +37,7 @@ pub struct Retention {
 pub struct Pruned {
     pub audit: u64,
     pub notifications: u64,
+    pub flash_sales: u64,
 }
 
 /// Removes what `retention` no longer keeps, as of `now`.
@@ -63,6 +68,12 @@ pub(super) fn prune(conn: &Connection, retention: &Retention, now: Millis) -> Re
          (SELECT id FROM notifications WHERE recipient = ?1 AND read = 1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
         keep(retention.read_notifications_per_inbox),
     )?;
+
+    let ended_before = cutoff(retention.flash_sale_max_age_ms);
+    conn.prepare_cached("DELETE FROM flash_claims WHERE sale_id IN (SELECT id FROM flash_sales WHERE ends_at < ?1)")?
+        .execute([ended_before])?;
+    pruned.flash_sales +=
+        conn.prepare_cached("DELETE FROM flash_sales WHERE ends_at < ?1")?.execute([ended_before])? as u64;
     Ok(pruned)
 }
 

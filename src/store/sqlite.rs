@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, Millis, NotificationInfo};
 
 use super::{
-    inbox, migrations, queries, AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party,
+    commerce, inbox, migrations, queries, AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party,
     RequestFilter, Store, StoreError, Tx, Unlinked, Written,
 };
 
@@ -189,5 +189,17 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<AuditPage, StoreError> {
         inbox::audit_page(&self.conn(), creator_id, agency_id, before, limit)
+    }
+
+    fn product_sets(&self, creator_id: &str) -> Result<Vec<stagehand_protocol::types::ProductSet>, StoreError> {
+        commerce::product_sets(&self.conn(), creator_id)
+    }
+
+    fn product_set(&self, creator_id: &str, set_id: &str) -> Result<stagehand_protocol::types::ProductSet, StoreError> {
+        commerce::product_set(&self.conn(), creator_id, set_id)
+    }
+
+    fn flash_sale(&self, room: &str, sale_id: &str, now: Millis) -> Result<commerce::StoredSale, StoreError> {
+        commerce::flash_sale(&self.conn(), room, sale_id, now)
     }
 }

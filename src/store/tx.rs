@@ -12,7 +12,7 @@ use rusqlite::Transaction;
 use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, Millis, NotificationInfo};
 
 use super::retention::{self, Pruned, Retention};
-use super::{cpa, inbox, Decision, NewAudit, NewRequest, Party, StoreError, Unlinked};
+use super::{commerce, cpa, inbox, Decision, NewAudit, NewRequest, Party, StoreError, Unlinked};
 
 /// One open write transaction. See the [`Store`](super::Store) methods of the same names for the
 /// rules of each call; here they all share one commit.
@@ -102,6 +102,51 @@ impl<'a> Tx<'a> {
     /// See [`Store::ack`](super::Store::ack).
     pub fn ack(&self, recipient: &str, ids: &[u64]) -> Result<u64, StoreError> {
         inbox::ack(self.tx, recipient, ids)
+    }
+
+    // ---- commerce (see `commerce`) --------------------------------------------------------
+
+    /// Create or replace one of `creator_id`'s product sets (a new one only under `max_sets`).
+    pub fn save_product_set(
+        &self,
+        creator_id: &str,
+        set: stagehand_protocol::types::ProductSet,
+        max_sets: u32,
+    ) -> Result<stagehand_protocol::types::ProductSet, StoreError> {
+        commerce::save_product_set(self.tx, creator_id, set, max_sets)
+    }
+
+    /// Delete one of `creator_id`'s product sets (`NotFound` if it has none of that id).
+    pub fn delete_product_set(&self, creator_id: &str, set_id: &str) -> Result<(), StoreError> {
+        commerce::delete_product_set(self.tx, creator_id, set_id)
+    }
+
+    /// Store a new flash sale of `room`, returning it with its `sale_id`.
+    pub fn create_flash_sale(
+        &self,
+        room: &str,
+        creator_id: &str,
+        sale: &stagehand_protocol::types::FlashSale,
+        now: Millis,
+    ) -> Result<stagehand_protocol::types::FlashSale, StoreError> {
+        commerce::create_flash_sale(self.tx, room, creator_id, sale, now)
+    }
+
+    /// Close a flash sale early: no claim is granted after this.
+    pub fn close_flash_sale(&self, sale_id: &str) -> Result<(), StoreError> {
+        commerce::close_flash_sale(self.tx, sale_id)
+    }
+
+    /// Claim units of a flash sale; idempotent by `claim_id` (see `commerce::claim`).
+    pub fn claim(
+        &self,
+        room: &str,
+        sale_id: &str,
+        claim: commerce::NewClaim,
+        accepting: bool,
+        now: Millis,
+    ) -> Result<commerce::Claim, StoreError> {
+        commerce::claim(self.tx, room, sale_id, claim, accepting, now)
     }
 
     /// Removes the audit rows and read notifications `retention` no longer keeps as of `now`.

@@ -1,12 +1,13 @@
-//! The billboard: one promotional card shown over the stream, deployed and removed by the creator
-//! or agency staff with `billboards`.
+//! The billboard: one promotional card shown over the stream, deployed (replacing any shown) and
+//! removed by the creator or agency staff with `billboards`. With a display duration it comes
+//! down by itself on the hub's clock ([`tick`], once a second: an `expired` billboard event).
 
 use super::lifecycle::require_live;
 use super::{Ctx, Outcome};
 use crate::error::{HubError, HubResult};
 use crate::rooms::Room;
 use stagehand_protocol::server::{EventBody, ReplyResult};
-use stagehand_protocol::types::{Billboard, BillboardAction};
+use stagehand_protocol::types::{Billboard, BillboardAction, Millis};
 
 /// Longest billboard field, in characters.
 pub const MAX_FIELD_CHARS: usize = 1024;
@@ -17,18 +18,30 @@ pub type State = Option<Billboard>;
 pub fn apply(state: &mut State, body: &EventBody) {
     match body {
         EventBody::Billboard { action: BillboardAction::Deployed, billboard, .. } => *state = Some(billboard.clone()),
-        EventBody::Billboard { action: BillboardAction::Removed, .. } => *state = None,
+        EventBody::Billboard { action: BillboardAction::Removed | BillboardAction::Expired, .. } => *state = None,
         _ => {}
     }
 }
 
-/// `deploy_billboard`: show `billboard`, replacing any shown.
+/// Shortest display duration.
+pub const MIN_DURATION_MS: u64 = 1_000;
+
+/// `deploy_billboard`: show `billboard`, replacing any shown; with `duration_ms`, until then.
 pub fn deploy(ctx: &mut Ctx<'_>, room: &Room, billboard: &Billboard) -> HubResult<Outcome> {
     check(billboard)?;
+    let mut billboard = billboard.clone();
+    billboard.expires_at = None;
+    if let Some(duration) = billboard.duration_ms {
+        let max = ctx.rooms.config().max_billboard_duration_ms;
+        if !(MIN_DURATION_MS..=max).contains(&duration) {
+            return Err(HubError::invalid(format!("duration_ms is {MIN_DURATION_MS}–{max}")));
+        }
+        billboard.expires_at = Some(ctx.rooms.now_ms() + duration);
+    }
     let (by, operator) = ctx.acting_as(room);
     let op = room.op();
     op.read(require_live)?;
-    let body = EventBody::Billboard { action: BillboardAction::Deployed, billboard: billboard.clone(), by, operator };
+    let body = EventBody::Billboard { action: BillboardAction::Deployed, billboard, by, operator };
     Ok(Outcome::reply(ReplyResult::Published { seq: op.publish(body).seq }))
 }
 
@@ -42,6 +55,18 @@ pub fn remove(ctx: &mut Ctx<'_>, room: &Room) -> HubResult<Outcome> {
     })?;
     let body = EventBody::Billboard { action: BillboardAction::Removed, billboard, by, operator };
     Ok(Outcome::reply(ReplyResult::Published { seq: op.publish(body).seq }))
+}
+
+/// Housekeeping, once a second: take down a billboard whose display duration ran out.
+pub fn tick(room: &Room, now: Millis) {
+    let op = room.op();
+    let due = op.read(|state| {
+        state.billboard.clone().filter(|b| require_live(state).is_ok() && b.expires_at.is_some_and(|at| now >= at))
+    });
+    if let Some(billboard) = due {
+        let by = room.creator.clone();
+        op.publish(EventBody::Billboard { action: BillboardAction::Expired, billboard, by, operator: None });
+    }
 }
 
 fn check(billboard: &Billboard) -> HubResult<()> {

@@ -7,15 +7,19 @@
 //! - `presence.rs`: join (with recovery) and leave; agency staff present;
 //! - `comments.rs`: comments and deleting them;
 //! - `billboard.rs`: the billboard shown over the stream;
-//! - `backend.rs`: orders and activity published by the platform backend.
+//! - `backend.rs`: orders and activity published by the platform backend;
+//! - `bag.rs`: the shopping bag (versioned; a set loads into it);
+//! - `flash_sale.rs`: flash sales (countdown, stock, claims against the store).
 //!
 //! Handlers run after the command layer has authorized the command; they validate it against the
 //! room's state, publish the event through the room's broker, and return what the caller is
 //! told plus any effects the command layer carries out (notifications).
 
 pub mod backend;
+pub mod bag;
 pub mod billboard;
 pub mod comments;
+pub mod flash_sale;
 pub mod lifecycle;
 pub mod presence;
 
@@ -36,6 +40,8 @@ pub struct RoomState {
     pub comments: comments::State,
     pub billboard: billboard::State,
     pub presence: presence::State,
+    pub bag: bag::State,
+    pub flash_sale: flash_sale::State,
 }
 
 impl RoomState {
@@ -45,6 +51,8 @@ impl RoomState {
             comments: comments::State::default(),
             billboard: billboard::State::default(),
             presence: presence::State::default(),
+            bag: bag::State::default(),
+            flash_sale: flash_sale::State::default(),
         }
     }
 
@@ -54,6 +62,8 @@ impl RoomState {
         comments::apply(&mut self.comments, &event.body);
         billboard::apply(&mut self.billboard, &event.body);
         presence::apply(&mut self.presence, &event.body);
+        bag::apply(&mut self.bag, &event.body);
+        flash_sale::apply(&mut self.flash_sale, &event.body);
     }
 }
 
@@ -74,11 +84,23 @@ impl Ctx<'_> {
     /// Who an action appears to come from, and the real operator behind it when that differs:
     /// agency staff act as the room's creator.
     pub fn acting_as(&self, room: &Room) -> (Actor, Option<Operator>) {
-        match self.identity.operator() {
-            Some(operator) => (room.creator.clone(), Some(operator)),
-            None => (self.identity.user.clone(), None),
-        }
+        acting_as(self.identity, room)
     }
+}
+
+/// Who an action by `identity` in `room` appears to come from, and the real operator behind it.
+pub fn acting_as(identity: &Identity, room: &Room) -> (Actor, Option<Operator>) {
+    match identity.operator() {
+        Some(operator) => (room.creator.clone(), Some(operator)),
+        None => (identity.user.clone(), None),
+    }
+}
+
+/// Housekeeping, once a second: what expires by itself on the hub's clock (billboards with a
+/// display duration, flash-sale countdowns and ends).
+pub fn tick(room: &Room, now: stagehand_protocol::types::Millis) {
+    billboard::tick(room, now);
+    flash_sale::tick(room, now);
 }
 
 /// What a handler produced.
@@ -124,6 +146,12 @@ pub fn handle(ctx: &mut Ctx<'_>, room: Option<Arc<Room>>, command: &Command) -> 
         Command::ScheduleRoom { room: id, title, starts_at } => lifecycle::schedule(ctx, id, title, *starts_at),
         Command::DeployBillboard { billboard, .. } => billboard::deploy(ctx, &*existing()?, billboard),
         Command::RemoveBillboard { .. } => billboard::remove(ctx, &*existing()?),
+        Command::BagAdd { .. }
+        | Command::BagRemove { .. }
+        | Command::BagMove { .. }
+        | Command::BagPin { .. }
+        | Command::BagUnpin { .. }
+        | Command::BagSoldOut { .. } => bag::handle(ctx, &*existing()?, command),
         other => Err(HubError::internal(format!("`{}` is not a room command", other.name()))),
     }
 }
@@ -142,5 +170,11 @@ pub fn is_room_command(command: &Command) -> bool {
             | Command::ScheduleRoom { .. }
             | Command::DeployBillboard { .. }
             | Command::RemoveBillboard { .. }
+            | Command::BagAdd { .. }
+            | Command::BagRemove { .. }
+            | Command::BagMove { .. }
+            | Command::BagPin { .. }
+            | Command::BagUnpin { .. }
+            | Command::BagSoldOut { .. }
     )
 }

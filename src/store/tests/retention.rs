@@ -22,6 +22,7 @@ const KEEP_ALL: Retention = Retention {
     audit_max_per_creator: u64::MAX,
     notification_max_age_ms: u64::MAX,
     read_notifications_per_inbox: u64::MAX,
+    flash_sale_max_age_ms: u64::MAX,
 };
 
 fn prune(store: &SqliteStore, retention: Retention, now: Millis) -> Pruned {
@@ -95,4 +96,53 @@ fn a_write_that_fails_midway_keeps_nothing_it_wrote() {
         .unwrap();
     assert_eq!(written.notified.len(), 1, "the committed notification is handed back for pushing");
     assert_eq!(written.notified[0].recipient, "user:c1");
+}
+
+#[test]
+fn flash_sales_and_their_claims_are_pruned_after_their_age_limit_and_claims_hold_the_stock() {
+    use crate::store::commerce::NewClaim;
+    use stagehand_protocol::types::{FlashSale, FlashSaleStatus, Product};
+    let (_dir, store) = open();
+    let product = Product {
+        product_id: "p".into(),
+        title: "P".into(),
+        price: 1,
+        currency: "EUR".into(),
+        image_url: None,
+        in_stock: true,
+    };
+    let sale = |ends_at| FlashSale {
+        sale_id: String::new(),
+        product: product.clone(),
+        sale_price: 1,
+        quantity: 3,
+        per_buyer_limit: 2,
+        opens_at: ends_at - 1_000,
+        ends_at,
+        status: FlashSaleStatus::Open,
+        remaining: 3,
+    };
+    let old = store.write(|tx| tx.create_flash_sale("r", "c1", &sale(T0 - 40 * DAY), T0 - 41 * DAY)).unwrap().value;
+    let new = store.write(|tx| tx.create_flash_sale("r", "c1", &sale(T0 + 1_000), T0)).unwrap().value;
+    let claim = |id: &str, buyer: &str, quantity| NewClaim { claim_id: id.into(), buyer_id: buyer.into(), quantity };
+    let claimed =
+        |sale_id: &str, c: NewClaim, now| store.write(|tx| tx.claim("r", sale_id, c, true, now)).map(|w| w.value);
+    claimed(&old.sale_id, claim("o1", "b", 1), T0 - 40 * DAY - 500).unwrap();
+    assert_eq!(claimed(&new.sale_id, claim("n1", "b", 2), T0).unwrap().remaining, 1);
+    // The per-buyer limit, then the stock, hold; a refused claim writes nothing.
+    assert!(matches!(claimed(&new.sale_id, claim("n2", "b", 1), T0), Err(StoreError::LimitReached(_))));
+    assert!(matches!(claimed(&new.sale_id, claim("n3", "x", 2), T0), Err(StoreError::SoldOut { remaining: 1, .. })));
+    // A claim while the room does not show the sale is refused; a granted one is answered again.
+    assert!(matches!(
+        store.write(|tx| tx.claim("r", &new.sale_id, claim("n4", "y", 1), false, T0)),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.write(|tx| tx.claim("r", &new.sale_id, claim("n1", "b", 2), false, T0)).unwrap().value.replayed);
+
+    let retention = Retention { flash_sale_max_age_ms: 30 * DAY, ..KEEP_ALL };
+    assert_eq!(prune(&store, retention, T0).flash_sales, 1);
+    assert!(matches!(store.flash_sale("r", &old.sale_id, T0), Err(StoreError::NotFound(_))));
+    assert_eq!(store.flash_sale("r", &new.sale_id, T0).unwrap().sale.remaining, 1);
+    let claims: i64 = store.conn().query_row("SELECT count(*) FROM flash_claims", [], |r| r.get(0)).unwrap();
+    assert_eq!(claims, 1, "the old sale's claims went with it");
 }
