@@ -45,6 +45,7 @@ fn fanout_bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     for members in [1_000usize, 5_000, 100_000] {
         let config = Arc::new(Config::default());
+        let limits = backend::Limits::from_config(&config);
         let rooms = Rooms::in_memory(config, Arc::new(Metrics::default()));
         let creator = Actor { id: "c".into(), name: "C".into() };
         let room = rooms.get_or_create("r", &creator, None).unwrap();
@@ -65,7 +66,9 @@ fn fanout_bench(c: &mut Criterion) {
                 let mut queued = 0;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    backend::publish(&room, activity()).unwrap();
+                    let publish =
+                        backend::Publish::Activity { event_id: None, kind: "load".into(), text: "x".repeat(64) };
+                    backend::publish(&room, publish, limits, 1).unwrap();
                     spent += start.elapsed();
                     queued += 1;
                     if queued == QUEUE {

@@ -46,8 +46,17 @@ const EVENT_IN_TYPES: &[&str] = &[
     "list_notifications",
     "ack",
     "list_audit",
+    "start_giveaway",
+    "activity_feed",
+    "dashboard",
+    "get_summary",
     // Events backends publish over HTTP.
     "order",
+    "subscription",
+    "follow",
+    "like",
+    "gift",
+    "share",
     "activity",
 ];
 

@@ -76,6 +76,11 @@ impl Rooms {
         &self.broker
     }
 
+    /// The hub's configuration (room features read their limits from it).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Now, on the hub's clock.
     pub fn now_ms(&self) -> Millis {
         self.config.clock.now_ms()

@@ -39,6 +39,8 @@ pub struct Room {
     pub limits: Limiters,
     /// When the room was created, on the hub's clock.
     pub created_at: Millis,
+    /// What room features keep beside the state (secrets, meters; `features::Side`).
+    pub side: super::features::Side,
     metrics: Arc<Metrics>,
     clock: Clock,
     broker: Arc<dyn Broker>,
@@ -103,6 +105,7 @@ impl Room {
             creator,
             limits,
             created_at,
+            side: Default::default(),
             metrics,
             clock,
             broker,
@@ -200,6 +203,11 @@ impl Room {
             outgoing.deliver(Audience::Viewers, inner.viewers.values().map(|m| &m.outbox), &mut tally);
         }
         outgoing.deliver(Audience::Staff, inner.staff.values().map(|m| &m.outbox), &mut tally);
+        self.settle(inner, tally);
+    }
+
+    /// Account for one broadcast: members that are gone or too slow leave the room.
+    fn settle(&self, inner: &mut Inner, tally: Tally) {
         for id in tally.slow.iter().chain(&tally.gone) {
             inner.viewers.remove(id);
             if let Some(Member { operator: Some(staff), .. }) = inner.staff.remove(id) {
@@ -374,6 +382,8 @@ impl Room {
             recovered: None,
             staff_seq: staff_view.then_some(inner.applied.staff_seq),
             staff: staff_view.then(|| state.presence.staff.clone()),
+            giveaway: state.giveaway.open.as_ref().map(|open| open.info.clone()),
+            likes: self.side.likes(),
         }
     }
 
@@ -397,6 +407,24 @@ impl Room {
         if inner.state.lifecycle.phase != Phase::Ended {
             self.announce_locked(&mut inner, body);
         }
+    }
+
+    /// Broadcast an ephemeral staff-only event to the creator's connections and to the agency staff
+    /// `to` accepts (it is asked with each member's operator; `None` is the creator): the dashboard
+    /// and the full activity feed go only to staff whose grant has `analytics`.
+    pub fn announce_to(&self, body: EventBody, mut to: impl FnMut(Option<&Operator>) -> bool) {
+        debug_assert!(body.ephemeral() && body.staff_only(), "`{}` is not an ephemeral staff event", body.name());
+        let mut inner = self.lock();
+        if inner.state.lifecycle.phase == Phase::Ended {
+            return;
+        }
+        let event =
+            Event { room: self.id.clone(), seq: inner.applied.seq, staff_seq: None, ts: self.clock.now_ms(), body };
+        let mut outgoing = Outgoing::new(&event);
+        let mut tally = Tally::default();
+        let members = inner.staff.values().filter(|m| to(m.operator.as_ref())).map(|m| &m.outbox);
+        outgoing.deliver(Audience::Staff, members, &mut tally);
+        self.settle(&mut inner, tally);
     }
 
     fn announce_locked(&self, inner: &mut Inner, body: EventBody) {

@@ -112,6 +112,19 @@ CREATE INDEX audit_ts ON audit (ts);
 CREATE INDEX notifications_read ON notifications (recipient, id) WHERE read = 1;
 CREATE INDEX notifications_read_age ON notifications (created_at) WHERE read = 1;
 "#,
+    // 3 (engagement): LIVE summaries, written when a LIVE ends, one per room and start time.
+    r#"
+CREATE TABLE live_summaries (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    room       TEXT    NOT NULL,
+    creator_id TEXT    NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at   INTEGER NOT NULL,
+    summary    TEXT    NOT NULL,
+    UNIQUE (room, started_at)
+);
+CREATE INDEX live_summaries_room ON live_summaries (room, ended_at);
+"#,
 ];
 
 /// The schema version this build writes: the number of known migrations.

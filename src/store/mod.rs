@@ -17,6 +17,7 @@
 //! - `queries`: filtered lists and the lookups the transitions use;
 //! - `inbox`: notifications and the audit trail;
 //! - `retention`: pruning old audit rows and read notifications;
+//! - `summaries`: LIVE summaries, written when a LIVE ends;
 //! - `rows`: row mapping, id format, and expiry applied on read;
 //! - `migrations`: the versioned schema.
 //!
@@ -32,12 +33,15 @@ mod queries;
 mod retention;
 mod rows;
 pub mod sqlite;
+mod summaries;
 mod tx;
 
 #[cfg(test)]
 mod tests;
 
-use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, Millis, NotificationInfo};
+use stagehand_protocol::types::{
+    AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, LiveSummary, Millis, NotificationInfo,
+};
 
 pub use error::StoreError;
 pub use inbox::MAX_PAGE;
@@ -154,4 +158,7 @@ pub trait Store: Send + Sync + 'static {
         before: Option<u64>,
         limit: u32,
     ) -> Result<AuditPage, StoreError>;
+
+    /// The summary of `room`'s latest LIVE that ended, if one was stored ([`Tx::save_summary`]).
+    fn live_summary(&self, room: &str) -> Result<Option<LiveSummary>, StoreError>;
 }

@@ -11,10 +11,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, Millis, NotificationInfo};
+use stagehand_protocol::types::{
+    AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, LiveSummary, Millis, NotificationInfo,
+};
 
 use super::{
-    inbox, migrations, queries, AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party,
+    inbox, migrations, queries, summaries, AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party,
     RequestFilter, Store, StoreError, Tx, Unlinked, Written,
 };
 
@@ -189,5 +191,9 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<AuditPage, StoreError> {
         inbox::audit_page(&self.conn(), creator_id, agency_id, before, limit)
+    }
+
+    fn live_summary(&self, room: &str) -> Result<Option<LiveSummary>, StoreError> {
+        summaries::latest(&self.conn(), room)
     }
 }

@@ -7,7 +7,10 @@
 //! - `presence.rs`: join (with recovery) and leave; agency staff present;
 //! - `comments.rs`: comments and deleting them;
 //! - `billboard.rs`: the billboard shown over the stream;
-//! - `backend.rs`: orders and activity published by the platform backend.
+//! - `backend.rs`: the activity feed the platform backend publishes (orders, subscriptions,
+//!   follows, likes, gifts, shares), deduplicated by `event_id`;
+//! - `giveaway.rs`: giveaways entered by commenting a keyword, drawn verifiably;
+//! - `dashboard.rs`: the live dashboard's meters, its once-a-second tick, the LIVE's summary.
 //!
 //! Handlers run after the command layer has authorized the command; they validate it against the
 //! room's state, publish the event through the room's broker, and return what the caller is
@@ -16,6 +19,8 @@
 pub mod backend;
 pub mod billboard;
 pub mod comments;
+pub mod dashboard;
+pub mod giveaway;
 pub mod lifecycle;
 pub mod presence;
 
@@ -26,7 +31,8 @@ use crate::error::{HubError, HubResult};
 use stagehand_protocol::server::{Event, ReplyResult};
 use stagehand_protocol::types::{Actor, Operator};
 use stagehand_protocol::Command;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Everything a room shows, as the fold of its events: applying an event is the only way the
 /// state changes, so a snapshot is "the state at seq N" and a room can be rebuilt from history.
@@ -36,6 +42,7 @@ pub struct RoomState {
     pub comments: comments::State,
     pub billboard: billboard::State,
     pub presence: presence::State,
+    pub giveaway: giveaway::State,
 }
 
 impl RoomState {
@@ -45,6 +52,7 @@ impl RoomState {
             comments: comments::State::default(),
             billboard: billboard::State::default(),
             presence: presence::State::default(),
+            giveaway: giveaway::State::default(),
         }
     }
 
@@ -54,6 +62,26 @@ impl RoomState {
         comments::apply(&mut self.comments, &event.body);
         billboard::apply(&mut self.billboard, &event.body);
         presence::apply(&mut self.presence, &event.body);
+        giveaway::apply(&mut self.giveaway, event);
+    }
+}
+
+/// What room features keep beside the room's state: what is not the fold of its events — the open
+/// giveaway's seed until the draw reveals it, the full activity feed and its dedupe window, the
+/// dashboard's meters. Each part has its own short lock, never held across `.await` nor while
+/// publishing.
+#[derive(Default)]
+pub struct Side {
+    pub giveaway: Mutex<giveaway::Secret>,
+    pub feed: Mutex<backend::Feed>,
+    pub meter: Mutex<dashboard::Meter>,
+    /// Likes so far (a counter, not an event: viewers get `like_count`).
+    pub likes: AtomicU64,
+}
+
+impl Side {
+    pub fn likes(&self) -> u64 {
+        self.likes.load(Ordering::Relaxed)
     }
 }
 
@@ -103,6 +131,8 @@ pub enum Notice {
     StaffPresence { room: Arc<Room>, joined: bool },
     /// Agency staff scheduled a LIVE.
     LiveScheduled { room: String, title: String, starts_at: u64 },
+    /// The LIVE ended: persist its summary before the reply goes out.
+    LiveEnded { room: Arc<Room> },
 }
 
 impl Outcome {
@@ -120,10 +150,22 @@ pub fn handle(ctx: &mut Ctx<'_>, room: Option<Arc<Room>>, command: &Command) -> 
         Command::Comment { text, .. } => comments::post(ctx, &*existing()?, text),
         Command::DeleteComment { comment_id, .. } => comments::delete(ctx, &*existing()?, *comment_id),
         Command::StartRoom { room: id, title } => lifecycle::start(ctx, id, title.as_deref()),
-        Command::EndRoom { .. } => lifecycle::end(&*existing()?),
+        Command::EndRoom { .. } => lifecycle::end(&existing()?),
         Command::ScheduleRoom { room: id, title, starts_at } => lifecycle::schedule(ctx, id, title, *starts_at),
         Command::DeployBillboard { billboard, .. } => billboard::deploy(ctx, &*existing()?, billboard),
         Command::RemoveBillboard { .. } => billboard::remove(ctx, &*existing()?),
+        Command::StartGiveaway { prize, keyword, duration_ms, winners, must_be_present, .. } => {
+            let spec = giveaway::Spec {
+                prize,
+                keyword,
+                duration_ms: *duration_ms,
+                winners: *winners,
+                must_be_present: *must_be_present,
+            };
+            giveaway::start(ctx, &*existing()?, spec)
+        }
+        Command::ActivityFeed { after, limit, .. } => backend::feed(&*existing()?, *after, *limit),
+        Command::Dashboard { .. } => dashboard::read(ctx, &*existing()?),
         other => Err(HubError::internal(format!("`{}` is not a room command", other.name()))),
     }
 }
@@ -142,5 +184,8 @@ pub fn is_room_command(command: &Command) -> bool {
             | Command::ScheduleRoom { .. }
             | Command::DeployBillboard { .. }
             | Command::RemoveBillboard { .. }
+            | Command::StartGiveaway { .. }
+            | Command::ActivityFeed { .. }
+            | Command::Dashboard { .. }
     )
 }
