@@ -336,3 +336,48 @@ pub fn feed(room: &Room, after: Option<u64>, limit: Option<u32>) -> HubResult<Ou
     let items = feed.entries.iter().filter(|e| e.feed_id > after).take(limit).cloned().collect();
     Ok(Outcome::reply(ReplyResult::Feed { items }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits { dedupe_window_ms: 1_000, dedupe_max: 3, history: 2, tracked: 10 };
+
+    #[test]
+    fn an_event_id_is_a_duplicate_within_the_window_and_forgotten_after_it() {
+        let mut feed = Feed::default();
+        assert_eq!(feed.duplicate("e1", 0, LIMITS), None);
+        feed.remember("e1".into(), Some(7), 0, LIMITS);
+        assert_eq!(feed.duplicate("e1", 999, LIMITS), Some(Some(7)));
+        assert_eq!(feed.duplicate("e1", 1_000, LIMITS), None, "the window is over");
+        assert!(feed.seen.is_empty() && feed.seen_order.is_empty());
+    }
+
+    #[test]
+    fn the_dedupe_set_and_the_feed_are_bounded() {
+        let mut feed = Feed::default();
+        for (i, id) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            feed.remember(id.into(), Some(i as u64), 0, LIMITS);
+        }
+        assert_eq!((feed.seen.len(), feed.seen_order.len()), (3, 3));
+        assert_eq!(feed.duplicate("a", 1, LIMITS), None, "the oldest went first");
+        assert_eq!(feed.duplicate("d", 1, LIMITS), Some(Some(3)));
+        let entry = |kind| Publish::Follow { event_id: kind, user_id: "u".into(), user_name: "U".into() }.split(5).0;
+        for id in ["x", "y", "z"] {
+            feed.push(entry(id.into()), LIMITS);
+        }
+        let ids: Vec<u64> = feed.entries.iter().map(|e| e.feed_id).collect();
+        assert_eq!(ids, [2, 3]);
+    }
+
+    #[test]
+    fn publishes_are_strict() {
+        let parse = |json: &str| serde_json::from_str::<Publish>(json);
+        assert!(parse(r#"{"type":"follow","event_id":"e","user_id":"u","user_name":"U"}"#).is_ok());
+        assert!(parse(r#"{"type":"follow","user_id":"u","user_name":"U"}"#).is_err(), "event_id is required");
+        assert!(parse(r#"{"type":"follow","event_id":"e","user_id":"u","user_name":"U","x":1}"#).is_err());
+        assert!(parse(r#"{"type":"order_refund","event_id":"e"}"#).is_err());
+        let like = parse(r#"{"type":"like","event_id":"e","user_id":"u","user_name":"U","count":0}"#).unwrap();
+        assert!(like.check().is_err(), "a count of 0");
+    }
+}

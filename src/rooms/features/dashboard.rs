@@ -329,3 +329,37 @@ pub fn pending_summary(room: &Room) -> bool {
     let lifecycle = room.lifecycle();
     lifecycle.phase == Phase::Ended && lifecycle.started_at.is_some() && !meter(room).summarized
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_roll_on_the_clock_and_the_series_is_bounded() {
+        let mut m = Meter::default();
+        m.begin(1_000);
+        m.sample(1_000, 3, 2);
+        m.comments += 1;
+        m.minute.comments += 1;
+        m.sample(61_000, 5, 2);
+        assert_eq!(m.minutes.len(), 1);
+        assert_eq!((m.minutes[0].start, m.minutes[0].viewers, m.minutes[0].comments), (1_000, 3, 1));
+        // Three more minutes pass at once: only the newest two are kept.
+        m.sample(241_000, 4, 2);
+        assert_eq!(m.minutes.len(), 2);
+        assert_eq!(m.minute.start, 241_000);
+        // Viewer time: 3 viewers for 60 s, then 5 for 180 s.
+        assert_eq!(m.viewer_ms, 3 * 60_000 + 5 * 180_000);
+        assert_eq!(m.peak, 5);
+    }
+
+    #[test]
+    fn conversion_is_buyers_over_unique_viewers_in_basis_points() {
+        let mut m = Meter::default();
+        m.unique.extend(["a", "b", "c", "d"].map(String::from));
+        m.buyers.insert("a".into());
+        let figures = m.figures(0, 0);
+        assert_eq!((figures.unique_viewers, figures.buyers, figures.conversion_bp), (4, 1, 2_500));
+        assert_eq!(Meter::default().figures(0, 0).conversion_bp, 0, "no viewers, no division by zero");
+    }
+}
