@@ -37,3 +37,36 @@ pub(super) fn latest(conn: &Connection, room: &str) -> Result<Option<LiveSummary
     text.map(|text| serde_json::from_str(&text).map_err(|e| StoreError::corrupt("live_summaries", e.to_string())))
         .transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{SqliteStore, Store};
+    use stagehand_protocol::types::{DashboardData, LiveSummary};
+
+    fn summary(started_at: u64, ended_at: u64, orders: u64) -> LiveSummary {
+        LiveSummary {
+            room: "r".into(),
+            creator_id: "c".into(),
+            title: "t".into(),
+            started_at,
+            ended_at,
+            totals: DashboardData { orders, ..DashboardData::default() },
+            minutes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_live_is_stored_once_and_the_latest_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.live_summary("r").unwrap(), None);
+        store.write(|tx| tx.save_summary(&summary(10, 20, 1))).unwrap();
+        // The same LIVE again (a racing second write) changes nothing.
+        store.write(|tx| tx.save_summary(&summary(10, 25, 9))).unwrap();
+        assert_eq!(store.live_summary("r").unwrap().unwrap().totals.orders, 1);
+        // A later LIVE of the same room id is the one read.
+        store.write(|tx| tx.save_summary(&summary(30, 40, 2))).unwrap();
+        assert_eq!(store.live_summary("r").unwrap().unwrap().totals.orders, 2);
+        assert_eq!(store.live_summary("other").unwrap(), None);
+    }
+}
