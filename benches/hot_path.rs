@@ -68,7 +68,7 @@ fn fanout_bench(c: &mut Criterion) {
                     let start = Instant::now();
                     let publish =
                         backend::Publish::Activity { event_id: None, kind: "load".into(), text: "x".repeat(64) };
-                    backend::publish(&room, publish, limits, 1).unwrap();
+                    backend::publish(&room, publish, limits, 1, |_| true).unwrap();
                     spent += start.elapsed();
                     queued += 1;
                     if queued == QUEUE {

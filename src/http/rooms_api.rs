@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use stagehand_protocol::server::EventBody;
 use stagehand_protocol::types::{Actor, LiveSummary, Millis, Snapshot};
 use std::sync::Arc;
 
@@ -66,10 +65,8 @@ async fn publish(
     let target = hub.rooms.get(&room)?;
     hub.metrics.event_in(event.name());
     let limits = backend::Limits::from_config(&hub.config);
-    let published = backend::publish(&target, event, limits, hub.config.clock.now_ms())?;
-    if let Some(entry) = published.entry {
-        target.announce_to(EventBody::FeedItem { entry }, hub.partner.analysts(&target));
-    }
+    let now = hub.config.clock.now_ms();
+    let published = backend::publish(&target, event, limits, now, hub.partner.analysts(&target))?;
     let mut answer = serde_json::json!({ "room": room, "duplicate": published.duplicate });
     if let Some(seq) = published.seq {
         answer["seq"] = seq.into();

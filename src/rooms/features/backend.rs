@@ -4,8 +4,9 @@
 //! Each publish reaches three audiences differently:
 //! - everyone gets a light, ordered event (`order`, or `activity` with a line of text): a display
 //!   name and what happened, no account ids. Likes are a counter instead (`like_count`, coalesced);
-//! - the creator and agency staff with `analytics` get the full entry (`feed_item`: account ids,
-//!   amounts), and can page the room's recent entries with `activity_feed`;
+//! - the creator and agency staff with `analytics` (whom the caller names) get the full entry
+//!   (`feed_item`: account ids, amounts), and can page the room's recent entries with
+//!   `activity_feed`;
 //! - the dashboard counts it ([`super::dashboard`]).
 //!
 //! A publish carrying an `event_id` already seen in the room within `feed_dedupe_window_ms` is
@@ -18,7 +19,7 @@ use crate::error::{HubError, HubResult};
 use crate::rooms::Room;
 use serde::Deserialize;
 use stagehand_protocol::server::{EventBody, ReplyResult};
-use stagehand_protocol::types::{ActivityKind, FeedEntry, Millis};
+use stagehand_protocol::types::{ActivityKind, FeedEntry, Millis, Operator};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
@@ -287,16 +288,23 @@ pub struct Published {
     pub seq: Option<u64>,
     /// A retry of an event already published: nothing was counted or delivered.
     pub duplicate: bool,
-    /// The full entry, for the creator and `analytics` staff (`None` for a duplicate and for
+    /// The full entry sent to the creator and `analytics` staff (`None` for a duplicate and for
     /// free-form `activity`).
     pub entry: Option<FeedEntry>,
     /// The room's like total after a like.
     pub likes: Option<u64>,
 }
 
-/// Publish a backend event into a live room: dedupe, the light event, the full entry, the
-/// dashboard's counters. The caller delivers [`Published::entry`] to those who may see it.
-pub fn publish(room: &Room, publish: Publish, limits: Limits, now: Millis) -> HubResult<Published> {
+/// Publish a backend event into a live room: dedupe, the light event, the full entry (as
+/// `feed_item`, right after the light event, to the staff members `analysts` accepts), the
+/// dashboard's counters.
+pub fn publish(
+    room: &Room,
+    publish: Publish,
+    limits: Limits,
+    now: Millis,
+    analysts: impl FnMut(Option<&Operator>) -> bool,
+) -> HubResult<Published> {
     publish.check()?;
     let op = room.op();
     op.read(require_live)?;
@@ -321,6 +329,10 @@ pub fn publish(room: &Room, publish: Publish, limits: Limits, now: Millis) -> Hu
     });
     if let Some(id) = event_id {
         room.side.feed.lock().unwrap_or_else(|p| p.into_inner()).remember(id, seq, now, limits);
+    }
+    // Still under the operation lock: the full entry follows its light event, before any other.
+    if let Some(entry) = &entry {
+        room.announce_to(EventBody::FeedItem { entry: entry.clone() }, analysts);
     }
     if let Some(likes) = likes {
         room.announce(EventBody::LikeCount { likes });
