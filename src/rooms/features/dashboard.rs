@@ -237,10 +237,18 @@ impl Meter {
     fn figures(&self, now: Millis, viewers: u64) -> DashboardData {
         let unique = self.unique.len() as u64 + self.unique_untracked;
         let buyers = self.buyers.len() as u64 + self.buyers_untracked;
-        let mut top: Vec<&ProductStat> = self.products.values().collect();
-        top.sort_by(|a, b| {
+        // The top few in one pass: the product map may hold up to `dashboard_max_tracked` entries.
+        let rank = |a: &&ProductStat, b: &&ProductStat| {
             b.units.cmp(&a.units).then(b.gmv.amount.cmp(&a.gmv.amount)).then(a.product_id.cmp(&b.product_id))
-        });
+        };
+        let mut top: Vec<&ProductStat> = Vec::with_capacity(TOP_PRODUCTS + 1);
+        for stat in self.products.values() {
+            let at = top.partition_point(|t| rank(t, &stat).is_le());
+            if at < TOP_PRODUCTS {
+                top.insert(at, stat);
+                top.truncate(TOP_PRODUCTS);
+            }
+        }
         let second = now / 1000;
         DashboardData {
             started_at: self.started_at.unwrap_or(now),
@@ -261,7 +269,7 @@ impl Meter {
             gmv: money(&self.gmv),
             buyers,
             conversion_bp: (buyers * 10_000).checked_div(unique).unwrap_or(0),
-            top_products: top.into_iter().take(TOP_PRODUCTS).cloned().collect(),
+            top_products: top.into_iter().cloned().collect(),
             filtered: self.filtered,
             held: self.held,
             moderated: self.moderated,
@@ -361,5 +369,18 @@ mod tests {
         let figures = m.figures(0, 0);
         assert_eq!((figures.unique_viewers, figures.buyers, figures.conversion_bp), (4, 1, 2_500));
         assert_eq!(Meter::default().figures(0, 0).conversion_bp, 0, "no viewers, no division by zero");
+    }
+
+    #[test]
+    fn the_top_products_are_the_five_with_most_units() {
+        let mut m = Meter::default();
+        for (i, units) in [3u64, 9, 1, 7, 7, 2, 8].into_iter().enumerate() {
+            let id = format!("p{i}");
+            let gmv = Money { currency: "EUR".into(), amount: units * 10 };
+            m.products
+                .insert(id.clone(), ProductStat { product_id: id, product_name: String::new(), orders: 1, units, gmv });
+        }
+        let top: Vec<String> = m.figures(0, 0).top_products.into_iter().map(|p| p.product_id).collect();
+        assert_eq!(top, ["p1", "p6", "p3", "p4", "p0"]);
     }
 }
