@@ -15,6 +15,7 @@ use common::*;
 use sha2::{Digest, Sha256};
 use stagehand::client::Client;
 use stagehand::clock::Clock;
+use stagehand::rooms::features::giveaway;
 use stagehand_protocol::server::{Event, EventBody, ReplyResult};
 use stagehand_protocol::types::{DashboardData, Role};
 use stagehand_protocol::{Command, ErrorCode, Wire};
@@ -157,6 +158,31 @@ async fn giveaways_are_for_the_creator_and_promotions_staff_and_viewers_see_them
     let rows = audit_rows(&hub, "cara").await;
     assert_eq!(audited(&rows, "start_giveaway", "pat").unwrap()["outcome"], "ok");
     assert_eq!(audited(&rows, "start_giveaway", "sid").unwrap()["outcome"], "forbidden");
+
+    // The viewer enters; the draw (run here as housekeeping runs it at `ends_at`, without waiting
+    // ten minutes of real time) names the winner by display name, and the creator's audit trail
+    // records it as the staff member's who started the giveaway.
+    assert_ok(&viewer.request(comment("gw-1", "shirt please")).await.unwrap());
+    until(&mut viewer, "giveaway_entries").await;
+    let running = hub.running.as_ref().unwrap();
+    let room = running.hub.rooms.get("gw-1").unwrap();
+    let drawn = giveaway::draw_due(&room, info.ends_at, Default::default).expect("due at its end");
+    running.hub.partner.audit_draw(&room, drawn);
+    let EventBody::GiveawayDrawn { winners, entrants, .. } = until(&mut viewer, "giveaway_drawn").await.body else {
+        unreachable!()
+    };
+    assert_eq!(
+        (entrants.as_slice(), winners[0].name.as_str()),
+        (["gw-1-viewer name".to_string()].as_slice(), "gw-1-viewer name")
+    );
+    let row = loop {
+        if let Some(row) = audited(&audit_rows(&hub, "cara").await, "giveaway_draw", "pat") {
+            break row.clone();
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!((row["agency_id"].as_str(), row["room"].as_str()), (Some("promo"), Some("gw-1")));
+    assert!(row["detail"].as_str().unwrap().contains("\"id\":\"gw-1-viewer\""), "{row}");
 }
 
 #[tokio::test]
