@@ -45,6 +45,11 @@ fn fanout_bench(c: &mut Criterion) {
     for members in [1_000usize, 5_000, 100_000] {
         let config = Arc::new(Config::default());
         let _guard = runtime.enter();
+        let limits = backend::Limits::from_config(&config);
+        let publish = |room: &stagehand::rooms::room::Room| {
+            let event = backend::Publish::Activity { event_id: None, kind: "load".into(), text: "x".repeat(64) };
+            backend::publish(room, event, limits, 1, |_| true).unwrap();
+        };
         let rooms = Rooms::in_memory(config, Arc::new(Metrics::default()));
         let creator = Actor { id: "c".into(), name: "C".into() };
         let room = rooms.get_or_create("r", &creator, None).unwrap();
@@ -65,7 +70,9 @@ fn fanout_bench(c: &mut Criterion) {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    backend::publish(&room, activity()).unwrap();
+                    let publish =
+                        backend::Publish::Activity { event_id: None, kind: "load".into(), text: "x".repeat(64) };
+                    backend::publish(&room, publish, limits, 1, |_| true).unwrap();
                     spent += start.elapsed();
                     runtime.block_on(room.idle());
                     drain();
@@ -78,7 +85,7 @@ fn fanout_bench(c: &mut Criterion) {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    backend::publish(&room, activity()).unwrap();
+                    publish(&room);
                     runtime.block_on(room.idle());
                     spent += start.elapsed();
                     drain();

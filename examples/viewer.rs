@@ -41,6 +41,17 @@ async fn main() -> anyhow::Result<()> {
                             format!("billboard {action:?}: {}", billboard.title)
                         }
                         EventBody::ViewerCount { count } => format!("{count} watching"),
+                        EventBody::Activity { text, .. } => text.clone(),
+                        EventBody::LikeCount { likes } => format!("♥ {likes}"),
+                        EventBody::GiveawayStarted { giveaway, .. } => format!(
+                            "🎁 giveaway: {} — comment \"{}\" to enter (commitment {})",
+                            giveaway.prize, giveaway.keyword, giveaway.commitment
+                        ),
+                        EventBody::GiveawayEntries { entries, .. } => format!("🎁 {entries} entered"),
+                        EventBody::GiveawayDrawn { winners, seed, .. } => {
+                            let names: Vec<&str> = winners.iter().map(|w| w.name.as_str()).collect();
+                            format!("🎁 winners: {} (seed {seed})", names.join(", "))
+                        }
                         EventBody::RoomEnded { .. } => {
                             println!("[{}] the LIVE ended", event.seq);
                             return Ok(());

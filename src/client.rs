@@ -191,11 +191,12 @@ impl Client {
         }
     }
 
-    /// The next event that is not a `viewer_count` (which arrive on a timer).
+    /// The next event that does not arrive on a timer (`viewer_count`, and the once-a-second
+    /// `dashboard` the creator and `analytics` staff get).
     pub async fn next_non_count_event(&mut self) -> Result<Event, ClientError> {
         loop {
             let event = self.next_event().await?;
-            if event.body.name() != "viewer_count" {
+            if !matches!(event.body.name(), "viewer_count" | "dashboard") {
                 return Ok(event);
             }
         }

@@ -193,6 +193,27 @@ pub struct Config {
     /// Flash sales and their claims are pruned this many days after the sale ended.
     #[arg(long, env = "STAGEHAND_FLASH_SALE_RETENTION_DAYS", default_value_t = 30)]
     pub flash_sale_retention_days: u64,
+    // ---- engagement: giveaways, the activity feed, the live dashboard ----
+    /// Most entrants one giveaway counts; later entries are ignored.
+    #[arg(long, env = "STAGEHAND_MAX_GIVEAWAY_ENTRANTS", default_value_t = 10_000)]
+    pub max_giveaway_entrants: u32,
+    /// A backend event published again with the same `event_id` within this window is
+    /// acknowledged and not counted or delivered twice.
+    #[arg(long, env = "STAGEHAND_FEED_DEDUPE_WINDOW_MS", default_value_t = 600_000)]
+    pub feed_dedupe_window_ms: u64,
+    /// Most `event_id`s a room remembers for that (the oldest are forgotten first).
+    #[arg(long, env = "STAGEHAND_FEED_DEDUPE_MAX", default_value_t = 10_000)]
+    pub feed_dedupe_max: usize,
+    /// Full activity-feed entries a room keeps for `activity_feed`.
+    #[arg(long, env = "STAGEHAND_FEED_HISTORY", default_value_t = 500)]
+    pub feed_history: usize,
+    /// Per-minute dashboard points a room keeps (and its summary holds); the oldest go first.
+    #[arg(long, env = "STAGEHAND_DASHBOARD_MAX_MINUTES", default_value_t = 1_440)]
+    pub dashboard_max_minutes: usize,
+    /// Most distinct viewers, buyers and products a room's dashboard tells apart; past it, new
+    /// ones are still counted as events but no longer as distinct.
+    #[arg(long, env = "STAGEHAND_DASHBOARD_MAX_TRACKED", default_value_t = 100_000)]
+    pub dashboard_max_tracked: usize,
 
     /// The clock every timestamp, expiry and timeout reads (the wall clock; tests inject
     /// [`crate::clock::Clock::tokio`]). Not a setting.
@@ -287,6 +308,11 @@ impl Config {
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(ConfigError::Invalid(format!("{name} must be a positive number")));
+        }
+        if self.feed_dedupe_max == 0 || self.feed_history == 0 || self.dashboard_max_minutes == 0 {
+            return Err(ConfigError::Invalid(
+                "feed_dedupe_max, feed_history and dashboard_max_minutes must be non-zero".into(),
+            ));
         }
         if self.queue_max_bytes == 0
             || self.max_frame_bytes == 0

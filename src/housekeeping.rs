@@ -2,13 +2,16 @@
 //! (throttled, so a join storm costs one event per room per interval), expire what room features
 //! time on the hub's clock (billboards, flash-sale countdowns and ends), close agency staff whose
 //! access ended (so an agreement's end takes its connections within a second), reclaim abandoned
-//! rooms (telling their creators), and forget rooms that ended a while ago; and, on its own
+//! rooms (telling their creators), draw giveaways that closed, send the live dashboard, store the
+//! summaries of LIVEs that ended, and forget rooms that ended a while ago; and, on its own
 //! interval, prune the store by the configured retention.
 
 use crate::partner::inboxes::user_inbox;
 use crate::partner::Partner;
+use crate::rooms::features::{dashboard, giveaway};
 use crate::rooms::Rooms;
 use serde_json::json;
+use stagehand_protocol::server::EventBody;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +32,7 @@ pub async fn run(rooms: Arc<Rooms>, partner: Arc<Partner>, interval: Duration, s
                     crate::rooms::features::tick(&room, now);
                 }
                 reclaim(&rooms, &partner);
+                engagement(&rooms, &partner);
                 rooms.evict_ended(rooms.now_ms());
             }
             _ = tick.tick() => {
@@ -46,6 +50,30 @@ fn reclaim(rooms: &Rooms, partner: &Arc<Partner>) {
         tracing::info!(room = %room.id, reason = reason.as_str(), "reclaimed a room");
         let data = json!({ "room": room.id, "reason": reason.as_str() });
         partner.notify_later(user_inbox(&room.creator.id), "room_reclaimed", data);
+    }
+}
+
+/// Giveaways whose entries closed are drawn (and the draw audited); live rooms send their
+/// dashboard to the creator and `analytics` staff; LIVEs that ended get their summary stored.
+fn engagement(rooms: &Rooms, partner: &Arc<Partner>) {
+    let now = rooms.now_ms();
+    let max_minutes = rooms.config().dashboard_max_minutes;
+    for room in rooms.all() {
+        if let Some(drawn) = giveaway::draw_due(&room, now, || dashboard::present_viewers(&room)) {
+            tracing::info!(room = %room.id, giveaway = %drawn.giveaway_id, "drew a giveaway");
+            partner.audit_draw(&room, drawn);
+        }
+        if let Some(figures) = dashboard::tick(&room, now, max_minutes) {
+            room.announce_to(EventBody::Dashboard { dashboard: figures }, partner.analysts(&room));
+        }
+        if dashboard::pending_summary(&room) {
+            let partner = partner.clone();
+            tokio::spawn(async move {
+                if let Err(error) = partner.store_summary(&room, max_minutes).await {
+                    tracing::warn!(room = %room.id, ?error, "could not store a LIVE summary; retrying");
+                }
+            });
+        }
     }
 }
 

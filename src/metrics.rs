@@ -57,8 +57,17 @@ const EVENT_IN_TYPES: &[&str] = &[
     "bag_unpin",
     "bag_sold_out",
     "start_flash_sale",
+    "start_giveaway",
+    "activity_feed",
+    "dashboard",
+    "get_summary",
     // Events backends publish over HTTP.
     "order",
+    "subscription",
+    "follow",
+    "like",
+    "gift",
+    "share",
     "activity",
 ];
 

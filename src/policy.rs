@@ -85,6 +85,12 @@ pub fn rule_for(command: &Command) -> Rule {
         Command::BagUnpin { .. }          => row(N, O, scope(Scope::ShoppingBag),          Some(OPS),      true,  false),
         Command::BagSoldOut { .. }        => row(N, O, scope(Scope::ShoppingBag),          Some(OPS),      true,  false),
         Command::StartFlashSale { .. }    => row(N, O, scope(Scope::Promotions),           Some(OPS),      true,  false),
+        // Engagement: giveaways (promotions); the full feed, the dashboard, summaries (analytics).
+        // `get_summary` names no live room: its handler checks the summary is the caller's creator's.
+        Command::StartGiveaway { .. }     => row(N, O, scope(Scope::Promotions),           Some(OPS),      true,  false),
+        Command::ActivityFeed { .. }      => row(N, O, scope(Scope::Analytics),            Some(OPS),      true,  false),
+        Command::Dashboard { .. }         => row(N, O, scope(Scope::Analytics),            Some(OPS),      true,  false),
+        Command::GetSummary { .. }        => row(N, A, scope(Scope::Analytics),            Some(OPS),      true,  false),
         Command::AccessRequest { .. }     => row(N, N, A,                                  Some(OPS),      true,  false),
         Command::AccessAccept { .. }      => row(N, A, N,                                  Some(OPS),      true,  false),
         Command::AccessDecline { .. }     => row(N, A, N,                                  Some(OPS),      true,  false),

@@ -391,6 +391,8 @@ mod tests {
             staff: None,
             bag: None,
             flash_sale: None,
+            giveaway: None,
+            likes: 0,
         }
     }
 

@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use stagehand::client::{Auth, Client, Options};
+use stagehand::client::Client;
 use stagehand::clock::Clock;
 use stagehand_protocol::server::{EndReason, Event, EventBody};
 use stagehand_protocol::types::{Billboard, Role, RoomState};
@@ -188,22 +188,6 @@ async fn paused_hub() -> (TestHub, Clock) {
     })
     .await;
     (hub, clock)
-}
-
-/// A client that waits as long as it takes (paused time would fire a wait limit at once).
-async fn patient(hub: &TestHub, wire: Wire, token: String) -> Client {
-    let options = Options { wait: None, ..Options::new(Auth::Header(token)) };
-    Client::connect_with(&hub.ws_url, wire, options).await.expect("client connects")
-}
-
-/// Return once the store has nothing in flight: with one reader thread, a read queued now runs
-/// after every connection's catch-up read, and an (empty) ack queued now runs after the start-up
-/// prune on the writer thread. Paused time runs on while the store works, so the tests set their
-/// deadlines after this.
-async fn settle(client: &mut Client) {
-    let list = Command::ListNotifications { unread_only: false, before: None, limit: None };
-    assert_ok(&client.request(list).await.unwrap());
-    assert_ok(&client.request(Command::Ack { notification_ids: vec![] }).await.unwrap());
 }
 
 /// The next room event (not a viewer count) within `PATIENCE`, or `None`.

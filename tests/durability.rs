@@ -1,7 +1,7 @@
 //! What the hub acknowledged survives `kill -9`: the real `stagehand` binary gets a grant, a
-//! notification and an audit record acknowledged, is killed with SIGKILL, restarts on the same
-//! data directory, and still has all three — and enforces the grant again at once. Likewise a
-//! product set and an answered flash-sale claim.
+//! notification, an audit record and a LIVE's summary acknowledged, is killed with SIGKILL,
+//! restarts on the same data directory, and still has all four — and enforces the grant again at
+//! once. Likewise a product set and an answered flash-sale claim.
 
 mod common;
 
@@ -89,6 +89,15 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     assert_ok(&cara.request(Command::AccessAccept { request_id: request.request_id.clone() }).await.unwrap());
     ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None }).await.unwrap());
     assert_error(&console.request(Command::EndRoom { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
+    // A LIVE with an order ends: the creator's acknowledged `end_room` means its summary is stored.
+    let order = serde_json::json!({
+        "type": "order", "event_id": "e-1", "order_id": "o-1", "buyer": "Bea", "product_id": "p1",
+        "product_name": "Lamp", "quantity": 3, "amount": 2997, "currency": "EUR"
+    });
+    let published =
+        http.post(format!("http://{addr}/api/v1/rooms/show/events")).bearer_auth(API_KEY).json(&order).send().await;
+    assert_eq!(published.unwrap().status().as_u16(), 202);
+    assert_ok(&cara.request(Command::EndRoom { room: "show".into() }).await.unwrap());
 
     hub.kill().expect("SIGKILL");
     hub.wait().unwrap();
@@ -103,6 +112,9 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     let refused = audit["items"].as_array().unwrap().iter().find(|a| a["command"] == "end_room").cloned();
     let refused = refused.unwrap_or_else(|| panic!("the refused end_room is in the audit: {audit}"));
     assert_eq!((refused["staff_id"].as_str(), refused["outcome"].as_str()), (Some("sam"), Some("forbidden")));
+    let summary: serde_json::Value = api("/rooms/show/summary").await.unwrap().json().await.unwrap();
+    assert_eq!((summary["totals"]["orders"].as_u64(), summary["totals"]["units"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(summary["creator_id"], "cara", "{summary}");
 
     // The grant works from memory again right after the restart.
     let ws = format!("ws://{addr}/ws");

@@ -58,11 +58,12 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
         assert!(matches!(viewer_events[4].body, EventBody::RoomEnded { reason: EndReason::Creator }));
 
         // The agency joined after room_started (its own arrival is a staff-only event that repeats
-        // the latest seq); it sees the rest in the same order.
-        let agency_events: Vec<_> = events(&mut agency, 5).await.into_iter().map(|e| (e.seq, e.body.name())).collect();
+        // the latest seq); it sees the rest in the same order, and with `analytics` the order's
+        // full feed entry right after it.
+        let agency_events: Vec<_> = events(&mut agency, 6).await.into_iter().map(|e| (e.seq, e.body.name())).collect();
         assert_eq!(
             agency_events,
-            [(1, "staff_joined"), (2, "comment"), (3, "order"), (4, "billboard"), (5, "room_ended")]
+            [(1, "staff_joined"), (2, "comment"), (3, "order"), (3, "feed_item"), (4, "billboard"), (5, "room_ended")]
         );
 
         // After room_ended nobody is a member; a late joiner sees the ended state.

@@ -171,6 +171,8 @@ fn snapshot_public() -> Snapshot {
         staff: None,
         bag: None,
         flash_sale: None,
+        giveaway: None,
+        likes: 0,
     }
 }
 
@@ -294,7 +296,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         ..request_info()
     };
 
-    vec![
+    let mut all = vec![
         // ---- requests ------------------------------------------------------------------------
         ("client_connect", client(1, Command::Connect { token: TOKEN.into() })),
         ("client_ping", client(2, Command::Ping)),
@@ -774,6 +776,235 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                     room: room(),
                     billboard: Billboard { duration_ms: Some(60_000), ..billboard() },
                 },
+            ),
+        ),
+    ];
+    all.extend(engagement_vectors());
+    all
+}
+
+// ---- engagement: giveaways, the activity feed, the live dashboard -----------------------------
+
+/// The sample giveaway's seed: the bytes 0, 1, …, 31.
+fn giveaway_seed() -> [u8; 32] {
+    std::array::from_fn(|i| i as u8)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The draw exactly as SPEC.md words it (written from the spec, apart from the hub's code).
+pub fn spec_draw(seed: &[u8; 32], n: usize, k: usize) -> Vec<usize> {
+    use sha2::{Digest, Sha256};
+    let mut pool: Vec<usize> = (0..n).collect();
+    let k = k.min(n);
+    for i in 0..k {
+        let m = (n - i) as u128;
+        let limit = (1u128 << 64) - ((1u128 << 64) % m);
+        let mut attempt: u32 = 0;
+        let r = loop {
+            let mut input = seed.to_vec();
+            input.extend_from_slice(&(i as u32).to_be_bytes());
+            input.extend_from_slice(&attempt.to_be_bytes());
+            let digest = Sha256::digest(&input);
+            let x = u64::from_be_bytes(digest[..8].try_into().unwrap()) as u128;
+            if x < limit {
+                break (x % m) as usize;
+            }
+            attempt += 1;
+        };
+        pool.swap(i, i + r);
+    }
+    pool.truncate(k);
+    pool
+}
+
+fn giveaway_info() -> GiveawayInfo {
+    use sha2::{Digest, Sha256};
+    GiveawayInfo {
+        giveaway_id: "gw_70".into(),
+        prize: "Blue linen shirt".into(),
+        keyword: "shirt please".into(),
+        winners: 2,
+        must_be_present: true,
+        max_entrants: 10_000,
+        started_at: T0 + 7_100_000,
+        ends_at: T0 + 7_400_000,
+        commitment: hex(&Sha256::digest(giveaway_seed())),
+        entries: 0,
+    }
+}
+
+fn dashboard_data() -> DashboardData {
+    let usd = |amount| Money { currency: "USD".into(), amount };
+    DashboardData {
+        started_at: T0 + 3_600_000,
+        at: T0 + 7_200_000,
+        viewers: 1_311,
+        peak_viewers: 1_502,
+        unique_viewers: 4_020,
+        avg_watch_ms: 754_000,
+        comments: 2_210,
+        comments_per_minute: 48,
+        likes: 18_400,
+        follows: 96,
+        subscriptions: 12,
+        shares: 40,
+        gifts: 7,
+        orders: 121,
+        units: 150,
+        gmv: vec![usd(448_500)],
+        buyers: 110,
+        conversion_bp: 273,
+        top_products: vec![ProductStat {
+            product_id: "sku-9".into(),
+            product_name: "Blue linen shirt".into(),
+            orders: 60,
+            units: 80,
+            gmv: usd(239_200),
+        }],
+        filtered: 31,
+        held: 4,
+        moderated: 9,
+        minute: MinutePoint {
+            start: T0 + 7_200_000,
+            viewers: 1_311,
+            comments: 3,
+            likes: 120,
+            orders: 1,
+            units: 2,
+            gmv: vec![usd(5_980)],
+        },
+    }
+}
+
+fn minute(offset: Millis, viewers: u64) -> MinutePoint {
+    MinutePoint {
+        start: T0 + offset,
+        viewers,
+        comments: 40,
+        likes: 300,
+        orders: 2,
+        units: 3,
+        gmv: vec![Money { currency: "USD".into(), amount: 8_970 }],
+    }
+}
+
+fn engagement_vectors() -> Vec<(&'static str, Vector)> {
+    let room = || ROOM.to_string();
+    let started = EventBody::GiveawayStarted { giveaway: giveaway_info(), by: creator(), operator: Some(operator()) };
+    let entrants: Vec<String> = ["Sam", "Ana", "Lee", "Kim", "Ola"].map(String::from).to_vec();
+    let winners = spec_draw(&giveaway_seed(), entrants.len(), 2)
+        .into_iter()
+        .map(|i| GiveawayWinner { index: i as u32, name: entrants[i].clone() })
+        .collect();
+    let order_entry = FeedEntry {
+        feed_id: 17,
+        kind: ActivityKind::Order,
+        ts: T0 + 7_030_000,
+        event_id: Some("evt-88123".into()),
+        seq: Some(61),
+        user_id: Some("u-viewer-7".into()),
+        user_name: "Sam".into(),
+        order_id: Some("ord-5521".into()),
+        product_id: Some("sku-9".into()),
+        product_name: Some("Blue linen shirt".into()),
+        quantity: Some(2),
+        amount: Some(5_980),
+        currency: Some("USD".into()),
+        gift: None,
+        count: None,
+    };
+    let like_entry = FeedEntry {
+        feed_id: 18,
+        kind: ActivityKind::Like,
+        ts: T0 + 7_031_000,
+        event_id: Some("evt-88124".into()),
+        seq: None,
+        user_id: Some("u-viewer-8".into()),
+        user_name: "Ana".into(),
+        order_id: None,
+        product_id: None,
+        product_name: None,
+        quantity: None,
+        amount: None,
+        currency: None,
+        gift: None,
+        count: Some(15),
+    };
+    let summary = LiveSummary {
+        room: room(),
+        creator_id: "u-creator-1".into(),
+        title: "Spring sale".into(),
+        started_at: T0 + 3_600_000,
+        ended_at: T0 + 10_800_000,
+        totals: DashboardData { at: T0 + 10_800_000, viewers: 0, ..dashboard_data() },
+        minutes: vec![minute(3_600_000, 820), minute(3_660_000, 1_045)],
+    };
+    vec![
+        (
+            "client_start_giveaway",
+            client(
+                70,
+                Command::StartGiveaway {
+                    room: room(),
+                    prize: "Blue linen shirt".into(),
+                    keyword: "shirt please".into(),
+                    duration_ms: 300_000,
+                    winners: 2,
+                    must_be_present: true,
+                },
+            ),
+        ),
+        ("client_activity_feed", client(71, Command::ActivityFeed { room: room(), after: Some(16), limit: Some(50) })),
+        ("client_dashboard", client(72, Command::Dashboard { room: room() })),
+        ("client_get_summary", client(73, Command::GetSummary { room: room() })),
+        ("event_giveaway_started_staff", event(70, 7_100_000, started.clone())),
+        ("event_giveaway_started_public", event(70, 7_100_000, started.for_viewers())),
+        (
+            "event_giveaway_entries",
+            event(74, 7_200_000, EventBody::GiveawayEntries { giveaway_id: "gw_70".into(), entries: 5 }),
+        ),
+        (
+            "event_giveaway_drawn",
+            event(
+                80,
+                7_400_500,
+                EventBody::GiveawayDrawn {
+                    giveaway_id: "gw_70".into(),
+                    seed: hex(&giveaway_seed()),
+                    entrants,
+                    winners,
+                    absent: 1,
+                },
+            ),
+        ),
+        ("event_like_count", event(61, 7_031_000, EventBody::LikeCount { likes: 18_400 })),
+        ("event_feed_item", event(61, 7_030_000, EventBody::FeedItem { entry: order_entry.clone() })),
+        ("event_feed_item_like", event(61, 7_031_000, EventBody::FeedItem { entry: like_entry.clone() })),
+        ("event_dashboard", event(64, 7_200_000, EventBody::Dashboard { dashboard: dashboard_data() })),
+        ("reply_feed", ok(71, ReplyResult::Feed { items: vec![order_entry, like_entry] })),
+        (
+            "reply_dashboard",
+            ok(
+                72,
+                ReplyResult::Dashboard {
+                    dashboard: dashboard_data(),
+                    minutes: vec![minute(3_600_000, 820), minute(3_660_000, 1_045)],
+                },
+            ),
+        ),
+        ("reply_summary", ok(73, ReplyResult::Summary { summary })),
+        (
+            "reply_join_giveaway_open",
+            ok(
+                74,
+                ReplyResult::Snapshot(Snapshot {
+                    giveaway: Some(GiveawayInfo { entries: 4, ..giveaway_info() }),
+                    likes: 18_400,
+                    ..snapshot_public()
+                }),
             ),
         ),
     ]

@@ -168,6 +168,34 @@ pub enum Command {
         room: String,
         sale: NewFlashSale,
     },
+    // ---- engagement: giveaways (`promotions`), feed and dashboard (`analytics`) ------------
+    /// Open a giveaway in a live room: viewers enter by commenting `keyword`; the hub draws
+    /// `winners` at the end of `duration_ms`. One at a time per room.
+    StartGiveaway {
+        room: String,
+        prize: String,
+        keyword: String,
+        duration_ms: u64,
+        winners: u32,
+        #[serde(default, deserialize_with = "false_if_null")]
+        must_be_present: bool,
+    },
+    /// The full activity feed: entries with `feed_id` above `after`, oldest first.
+    ActivityFeed {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// The live dashboard now, with the completed minutes (for charts).
+    Dashboard {
+        room: String,
+    },
+    /// The summary persisted when a room's LIVE ended (also after the room is forgotten).
+    GetSummary {
+        room: String,
+    },
 
     // ---- Creator Partner Access ----------------------------------------------------------
     /// Agency: ask a creator for a link and/or LIVE Manager access. With `link`, a new link is
@@ -262,6 +290,10 @@ impl Command {
             Command::BagUnpin { .. } => "bag_unpin",
             Command::BagSoldOut { .. } => "bag_sold_out",
             Command::StartFlashSale { .. } => "start_flash_sale",
+            Command::StartGiveaway { .. } => "start_giveaway",
+            Command::ActivityFeed { .. } => "activity_feed",
+            Command::Dashboard { .. } => "dashboard",
+            Command::GetSummary { .. } => "get_summary",
             Command::AccessRequest { .. } => "access_request",
             Command::ListAccessRequests { .. } => "list_access_requests",
             Command::AccessAccept { .. } => "access_accept",
@@ -295,7 +327,12 @@ impl Command {
             | Command::BagPin { room, .. }
             | Command::BagUnpin { room, .. }
             | Command::BagSoldOut { room, .. }
-            | Command::StartFlashSale { room, .. } => Some(room),
+            | Command::StartFlashSale { room, .. }
+            | Command::StartGiveaway { room, .. }
+            | Command::ActivityFeed { room, .. }
+            | Command::Dashboard { room } => Some(room),
+            // `get_summary` names a room that may be long gone: the summary's owner is checked by
+            // its handler instead.
             _ => None,
         }
     }

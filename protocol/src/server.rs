@@ -144,6 +144,20 @@ pub enum ReplyResult {
         seq: u64,
         sale: FlashSale,
     },
+    // ---- engagement ----
+    /// `activity_feed`: full feed entries after the cursor, oldest first.
+    Feed {
+        items: Vec<FeedEntry>,
+    },
+    /// `dashboard`: the figures now and the completed minutes so far.
+    Dashboard {
+        dashboard: DashboardData,
+        minutes: Vec<MinutePoint>,
+    },
+    /// `get_summary`: the summary persisted when the room's LIVE ended.
+    Summary {
+        summary: LiveSummary,
+    },
 }
 
 /// Sent once, right after authentication succeeds.
@@ -282,6 +296,43 @@ pub enum EventBody {
         sale_id: String,
         remaining: u32,
     },
+    // ---- engagement: giveaways, the activity feed, the live dashboard ----
+    /// A giveaway opened; `giveaway.commitment` binds the hub to the draw's seed.
+    GiveawayStarted {
+        giveaway: GiveawayInfo,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// Ephemeral, coalesced; droppable: the open giveaway's entry count.
+    GiveawayEntries {
+        giveaway_id: String,
+        entries: u64,
+    },
+    /// The draw: the seed (lowercase hex, its SHA-256 is the commitment), the entrants the draw ran
+    /// over in entry order (display names), and the winners. Anyone can recompute it (SPEC).
+    GiveawayDrawn {
+        giveaway_id: String,
+        seed: String,
+        entrants: Vec<String>,
+        winners: Vec<GiveawayWinner>,
+        /// Entrants left out because they were not in the room at the draw (`must_be_present`).
+        #[serde(default)]
+        absent: u64,
+    },
+    /// Ephemeral, coalesced; droppable: the room's like total.
+    LikeCount {
+        likes: u64,
+    },
+    /// Ephemeral; only to the creator and agency staff with `analytics`: one full feed entry.
+    FeedItem {
+        entry: FeedEntry,
+    },
+    /// Ephemeral, coalesced; droppable; once a second, only to the creator and agency staff
+    /// with `analytics`: the live dashboard.
+    Dashboard {
+        dashboard: DashboardData,
+    },
 }
 
 impl EventBody {
@@ -302,6 +353,12 @@ impl EventBody {
             EventBody::Bag { .. } => "bag",
             EventBody::FlashSale { .. } => "flash_sale",
             EventBody::FlashSaleStock { .. } => "flash_sale_stock",
+            EventBody::GiveawayStarted { .. } => "giveaway_started",
+            EventBody::GiveawayEntries { .. } => "giveaway_entries",
+            EventBody::GiveawayDrawn { .. } => "giveaway_drawn",
+            EventBody::LikeCount { .. } => "like_count",
+            EventBody::FeedItem { .. } => "feed_item",
+            EventBody::Dashboard { .. } => "dashboard",
         }
     }
 
@@ -314,23 +371,48 @@ impl EventBody {
                 | EventBody::ViewerCount { .. }
                 | EventBody::Activity { .. }
                 | EventBody::FlashSaleStock { .. }
+                | EventBody::GiveawayEntries { .. }
+                | EventBody::LikeCount { .. }
+                | EventBody::FeedItem { .. }
+                | EventBody::Dashboard { .. }
         )
     }
 
     /// Staff-only events go to creator and agency members, never to viewers.
     pub fn staff_only(&self) -> bool {
-        matches!(self, EventBody::StaffJoined { .. } | EventBody::StaffLeft { .. })
+        matches!(
+            self,
+            EventBody::StaffJoined { .. }
+                | EventBody::StaffLeft { .. }
+                | EventBody::FeedItem { .. }
+                | EventBody::Dashboard { .. }
+        )
     }
 
     /// Ephemeral events do not take a seq and are not kept in history.
     pub fn ephemeral(&self) -> bool {
-        matches!(self, EventBody::ViewerCount { .. } | EventBody::FlashSaleStock { .. })
+        matches!(
+            self,
+            EventBody::ViewerCount { .. }
+                | EventBody::FlashSaleStock { .. }
+                | EventBody::GiveawayEntries { .. }
+                | EventBody::LikeCount { .. }
+                | EventBody::FeedItem { .. }
+                | EventBody::Dashboard { .. }
+        )
     }
 
     /// Counters and ticks: a newer event of the same type replaces one still queued for a
     /// connection, so a slow connection gets the latest value rather than every value.
     pub fn coalesces(&self) -> bool {
-        matches!(self, EventBody::ViewerCount { .. } | EventBody::FlashSaleStock { .. })
+        matches!(
+            self,
+            EventBody::ViewerCount { .. }
+                | EventBody::FlashSaleStock { .. }
+                | EventBody::GiveawayEntries { .. }
+                | EventBody::LikeCount { .. }
+                | EventBody::Dashboard { .. }
+        )
     }
 
     /// The same event as viewers must see it: the real operator removed.
@@ -341,7 +423,8 @@ impl EventBody {
             | EventBody::CommentDeleted { operator, .. }
             | EventBody::Billboard { operator, .. }
             | EventBody::Bag { operator, .. }
-            | EventBody::FlashSale { operator, .. } => *operator = None,
+            | EventBody::FlashSale { operator, .. }
+            | EventBody::GiveawayStarted { operator, .. } => *operator = None,
             _ => {}
         }
         public
@@ -356,6 +439,7 @@ impl EventBody {
                 | EventBody::Billboard { operator: Some(_), .. }
                 | EventBody::Bag { operator: Some(_), .. }
                 | EventBody::FlashSale { operator: Some(_), .. }
+                | EventBody::GiveawayStarted { operator: Some(_), .. }
         )
     }
 }

@@ -113,6 +113,13 @@ pub struct Snapshot {
     /// The room's flash sale, from its creation until it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flash_sale: Option<FlashSale>,
+    // ---- engagement ----
+    /// The giveaway open now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub giveaway: Option<GiveawayInfo>,
+    /// Likes so far (absent while zero).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub likes: u64,
 }
 
 /// A capability an agency may be granted in a creator's rooms.
@@ -386,4 +393,186 @@ pub struct FlashSale {
     pub status: FlashSaleStatus,
     /// Units not yet claimed, as last announced.
     pub remaining: u32,
+}
+
+// ---- engagement: giveaways, the activity feed, the live dashboard ----------------------------
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A giveaway as the room shows it (`giveaway_started`, the join snapshot while it is open).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiveawayInfo {
+    pub giveaway_id: String,
+    pub prize: String,
+    /// Viewers enter by commenting exactly this (trimmed, case-insensitive).
+    pub keyword: String,
+    /// How many winners are drawn (fewer if fewer entered).
+    pub winners: u32,
+    /// Only entrants with a connection in the room at the draw can win.
+    pub must_be_present: bool,
+    /// Entries past this many are not counted.
+    pub max_entrants: u32,
+    pub started_at: Millis,
+    /// When entries close; the hub draws within a second after.
+    pub ends_at: Millis,
+    /// Lowercase hex SHA-256 of the draw's 32-byte seed, revealed in `giveaway_drawn`.
+    pub commitment: String,
+    /// Entrants so far (in snapshots; `giveaway_entries` carries it live).
+    #[serde(default)]
+    pub entries: u64,
+}
+
+/// One winner of a giveaway: its position in the revealed entrant list and its display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiveawayWinner {
+    pub index: u32,
+    pub name: String,
+}
+
+/// The kinds of activity a platform backend publishes into a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    Order,
+    Subscription,
+    Follow,
+    Like,
+    Gift,
+    Share,
+}
+
+impl ActivityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::Order => "order",
+            ActivityKind::Subscription => "subscription",
+            ActivityKind::Follow => "follow",
+            ActivityKind::Like => "like",
+            ActivityKind::Gift => "gift",
+            ActivityKind::Share => "share",
+        }
+    }
+}
+
+/// One entry of the full activity feed, for the creator and agency staff with `analytics`:
+/// everything the backend published, including who (ids) and how much.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedEntry {
+    /// Position in this room's full feed: +1 per entry; page with `activity_feed.after`.
+    pub feed_id: u64,
+    pub kind: ActivityKind,
+    pub ts: Millis,
+    /// The backend's id for the event (retries with the same id are not counted twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The `seq` of the light event viewers got for it (likes have none: they are a counter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub user_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+    /// Minor units of `currency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Gifts: the gift's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gift: Option<String>,
+    /// Likes and gifts: how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+}
+
+/// An amount of one currency, in its minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub currency: String,
+    pub amount: u64,
+}
+
+/// Sales of one product in a LIVE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductStat {
+    pub product_id: String,
+    pub product_name: String,
+    pub orders: u64,
+    pub units: u64,
+    pub gmv: Money,
+}
+
+/// One minute of a LIVE, for charts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinutePoint {
+    /// The minute's start (the LIVE's first tick plus whole minutes).
+    pub start: Millis,
+    /// Most viewers seen in the minute.
+    pub viewers: u64,
+    pub comments: u64,
+    pub likes: u64,
+    pub orders: u64,
+    pub units: u64,
+    /// Per currency.
+    pub gmv: Vec<Money>,
+}
+
+/// The live dashboard ("Data Compass"): totals since the LIVE started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardData {
+    pub started_at: Millis,
+    /// When these figures were taken.
+    pub at: Millis,
+    pub viewers: u64,
+    pub peak_viewers: u64,
+    /// Distinct viewer accounts that joined.
+    pub unique_viewers: u64,
+    /// Viewer time divided by unique viewers, ms.
+    pub avg_watch_ms: u64,
+    pub comments: u64,
+    /// Comments in the last 60 seconds.
+    pub comments_per_minute: u64,
+    pub likes: u64,
+    pub follows: u64,
+    pub subscriptions: u64,
+    pub shares: u64,
+    pub gifts: u64,
+    pub orders: u64,
+    pub units: u64,
+    /// Gross merchandise value per currency.
+    pub gmv: Vec<Money>,
+    /// Distinct buyers.
+    pub buyers: u64,
+    /// Buyers ÷ unique viewers, in basis points (1 % = 100).
+    pub conversion_bp: u64,
+    /// Up to 5 products, most units first.
+    pub top_products: Vec<ProductStat>,
+    /// Comments the moderation pipeline filtered, held for review, or moderated (deleted, muted…).
+    pub filtered: u64,
+    pub held: u64,
+    pub moderated: u64,
+    /// The minute in progress.
+    pub minute: MinutePoint,
+}
+
+/// What a LIVE did, persisted when it ends: the final totals and the per-minute series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSummary {
+    pub room: String,
+    pub creator_id: String,
+    pub title: String,
+    pub started_at: Millis,
+    pub ended_at: Millis,
+    pub totals: DashboardData,
+    /// Oldest first; at most `dashboard_max_minutes` (the oldest are dropped past it).
+    pub minutes: Vec<MinutePoint>,
 }

@@ -157,6 +157,9 @@ fn result_kind(result: &ReplyResult) -> &'static str {
         ReplyResult::ProductSetDeleted { .. } => "product_set_deleted",
         ReplyResult::Bag { .. } => "bag",
         ReplyResult::FlashSale { .. } => "flash_sale",
+        ReplyResult::Feed { .. } => "feed",
+        ReplyResult::Dashboard { .. } => "dashboard",
+        ReplyResult::Summary { .. } => "summary",
     }
 }
 
@@ -217,7 +220,7 @@ fn every_message_kind_has_a_vector() {
     assert_eq!(missing(results, &coverage.results), Vec::<String>::new(), "reply results without a vector");
 
     // Events that can name an operator need both forms: as staff see them and as viewers do.
-    for name in ["comment", "comment_deleted", "billboard"] {
+    for name in ["comment", "comment_deleted", "billboard", "giveaway_started"] {
         assert!(coverage.events_with_operator.contains(name), "no {name} vector with an operator");
         assert!(coverage.events_without_operator.contains(name), "no {name} vector without an operator");
     }

@@ -133,6 +133,14 @@ async fn run(
             command if commerce::handles(command) => {
                 commerce::handle(services, &caller.identity, room.as_deref(), command).await
             }
+            Command::GetSummary { room } => {
+                let owner = match &caller.identity.agency {
+                    Some(agency) => agency.creator_id.clone(),
+                    None => caller.identity.user.id.clone(),
+                };
+                let summary = services.partner.summary(room.clone(), Some(owner)).await?;
+                Ok(Answer::Reply(stagehand_protocol::server::ReplyResult::Summary { summary }))
+            }
             command if features::is_room_command(command) => {
                 let mut ctx = Ctx {
                     identity: &caller.identity,
@@ -205,6 +213,13 @@ async fn carry_out(services: &Services, identity: &Identity, notice: Notice) {
             data["starts_at"] = starts_at.into();
             if let Err(error) = services.partner.notify(&user_inbox(&agency.creator_id), "live_scheduled", data).await {
                 tracing::error!(?error, "could not notify the creator of a scheduled LIVE");
+            }
+        }
+        Notice::LiveEnded { room } => {
+            // Failing here leaves the summary to housekeeping, which retries it.
+            let max_minutes = services.config.dashboard_max_minutes;
+            if let Err(error) = services.partner.store_summary(&room, max_minutes).await {
+                tracing::warn!(room = %room.id, ?error, "could not store a LIVE summary at its end");
             }
         }
     }

@@ -1,4 +1,5 @@
-//! Backend API for rooms: schedule a room, read its public snapshot, publish orders and activity.
+//! Backend API for rooms: schedule a room, read its public snapshot, publish the activity feed
+//! (orders, subscriptions, follows, likes, gifts, shares), read a LIVE's summary.
 
 use super::{json_body, ApiResult};
 use crate::error::HubError;
@@ -12,12 +13,14 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use stagehand_protocol::server::EventBody;
-use stagehand_protocol::types::{Actor, Millis, Snapshot};
+use stagehand_protocol::types::{Actor, LiveSummary, Millis, Snapshot};
 use std::sync::Arc;
 
 pub fn routes() -> Router<Arc<Hub>> {
-    Router::new().route("/rooms/{room}", get(get_room).put(put_room)).route("/rooms/{room}/events", post(publish))
+    Router::new()
+        .route("/rooms/{room}", get(get_room).put(put_room))
+        .route("/rooms/{room}/events", post(publish))
+        .route("/rooms/{room}/summary", get(summary))
 }
 
 #[derive(Deserialize)]
@@ -51,16 +54,33 @@ async fn get_room(State(hub): State<Arc<Hub>>, Path(room): Path<String>) -> ApiR
     Ok(Json(hub.rooms.get(&room)?.snapshot(Audience::Viewers)))
 }
 
+/// Publish one backend event. `202` with the light event's `seq` (none for likes); a retry of an
+/// `event_id` seen within the dedupe window is `200` with `duplicate: true` and changes nothing.
 async fn publish(
     State(hub): State<Arc<Hub>>,
     Path(room): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let event: EventBody = json_body(body)?;
+    let event: backend::Publish = json_body(body)?;
     let target = hub.rooms.get(&room)?;
     hub.metrics.event_in(event.name());
-    let event = backend::publish(&target, event)?;
+    let limits = backend::Limits::from_config(&hub.config);
+    let now = hub.config.clock.now_ms();
+    let published = backend::publish(&target, event, limits, now, hub.partner.analysts(&target))?;
     // A backend publishing faster than the room's fan-out waits for it, instead of queueing.
     target.settled().await;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "room": room, "seq": event.seq }))))
+    let mut answer = serde_json::json!({ "room": room, "duplicate": published.duplicate });
+    if let Some(seq) = published.seq {
+        answer["seq"] = seq.into();
+    }
+    if let Some(likes) = published.likes {
+        answer["likes"] = likes.into();
+    }
+    let status = if published.duplicate { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, Json(answer)))
+}
+
+/// The summary of the room's latest LIVE that ended.
+async fn summary(State(hub): State<Arc<Hub>>, Path(room): Path<String>) -> ApiResult<Json<LiveSummary>> {
+    Ok(Json(hub.partner.summary(room, None).await?))
 }

@@ -4,7 +4,8 @@
 //!
 //! - `store_handle.rs`: the store's writer and reader threads, behind bounded queues;
 //! - `grants.rs`: live grants in memory, checked before every agency command;
-//! - `inboxes.rs`: open connections per inbox, for live notifications.
+//! - `inboxes.rs`: open connections per inbox, for live notifications;
+//! - `engagement.rs`: who sees the dashboard and the full feed, LIVE summaries, giveaway audits.
 //!
 //! Every operation here is shared by the WebSocket commands and the HTTP API, and is one store
 //! transaction: the state change, the notifications that report it and its audit row commit together
@@ -13,6 +14,7 @@
 //! a reply is sent only after the commit (an acknowledged change survives `kill -9`), an error reply
 //! means nothing changed, and a staff console receives the notification before its close frame.
 
+pub mod engagement;
 pub mod grants;
 pub mod inboxes;
 pub mod store_handle;

@@ -15,7 +15,7 @@
 //! job in the same pipeline, so every member receives events in `seq` order, and a joiner's
 //! snapshot is exactly the state before its first event.
 
-use super::fanout::{Audience, Member, Outgoing, Tally};
+use super::fanout::{Audience, Member, MemberMap, Outgoing, Tally};
 use super::features::RoomState;
 use super::members::Members;
 use super::pipeline::{partition_of, partitions, Job, Pipeline};
@@ -46,6 +46,8 @@ pub struct Room {
     pub limits: Limiters,
     /// When the room was created, on the hub's clock.
     pub created_at: Millis,
+    /// What room features keep beside the state (secrets, meters; `features::Side`).
+    pub side: super::features::Side,
     metrics: Arc<Metrics>,
     clock: Clock,
     broker: Arc<dyn Broker>,
@@ -107,6 +109,7 @@ impl Room {
             creator,
             limits,
             created_at,
+            side: Default::default(),
             metrics,
             clock,
             broker,
@@ -447,6 +450,8 @@ impl Room {
             staff: staff_view.then(|| state.presence.staff.clone()),
             bag: (state.bag.version > 0).then(|| state.bag.clone()),
             flash_sale: state.flash_sale.clone(),
+            giveaway: state.giveaway.open.as_ref().map(|open| open.info.clone()),
+            likes: self.side.likes(),
         }
     }
 
@@ -469,6 +474,31 @@ impl Room {
         let mut inner = self.lock();
         if inner.state.lifecycle.phase != Phase::Ended {
             self.announce_locked(&mut inner, body);
+        }
+    }
+
+    /// Broadcast an ephemeral staff-only event to the creator's connections and to the agency staff
+    /// `to` accepts (it is asked with each member's operator; `None` is the creator): the dashboard
+    /// and the full activity feed go only to staff whose grant has `analytics`.
+    pub fn announce_to(&self, body: EventBody, mut to: impl FnMut(Option<&Operator>) -> bool) {
+        debug_assert!(body.ephemeral() && body.staff_only(), "`{}` is not an ephemeral staff event", body.name());
+        let inner = self.lock();
+        if inner.state.lifecycle.phase == Phase::Ended {
+            return;
+        }
+        let event = Arc::new(Event {
+            room: self.id.clone(),
+            seq: inner.applied.seq,
+            staff_seq: None,
+            ts: self.clock.now_ms(),
+            body,
+        });
+        for (p, part) in inner.members.parts() {
+            let staff: MemberMap =
+                part.staff.iter().filter(|(_, m)| to(m.operator.as_ref())).map(|(id, m)| (*id, m.clone())).collect();
+            if !staff.is_empty() {
+                self.queue_job(p, Job::Broadcast { event: event.clone(), viewers: None, staff });
+            }
         }
     }
 

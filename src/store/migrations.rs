@@ -150,6 +150,19 @@ CREATE TABLE flash_claims (
 );
 CREATE INDEX flash_claims_buyer ON flash_claims (sale_id, buyer_id);
 "#,
+    // 4 (engagement): LIVE summaries, written when a LIVE ends, one per room and start time.
+    r#"
+CREATE TABLE live_summaries (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    room       TEXT    NOT NULL,
+    creator_id TEXT    NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at   INTEGER NOT NULL,
+    summary    TEXT    NOT NULL,
+    UNIQUE (room, started_at)
+);
+CREATE INDEX live_summaries_room ON live_summaries (room, ended_at);
+"#,
 ];
 
 /// The schema version this build writes: the number of known migrations.

@@ -18,6 +18,7 @@
 //! - `inbox`: notifications and the audit trail;
 //! - [`commerce`]: product sets, flash sales and their claims (the stock authority);
 //! - `retention`: pruning old audit rows and read notifications;
+//! - `summaries`: LIVE summaries, written when a LIVE ends;
 //! - `rows`: row mapping, id format, and expiry applied on read;
 //! - `migrations`: the versioned schema.
 //!
@@ -34,13 +35,14 @@ mod queries;
 mod retention;
 mod rows;
 pub mod sqlite;
+mod summaries;
 mod tx;
 
 #[cfg(test)]
 mod tests;
 
 use stagehand_protocol::types::{
-    AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, Millis, NotificationInfo, ProductSet,
+    AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, LiveSummary, Millis, NotificationInfo, ProductSet,
 };
 
 pub use error::StoreError;
@@ -167,4 +169,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// The flash sale `sale_id` of `room`, its `status` and `remaining` as of `now`.
     fn flash_sale(&self, room: &str, sale_id: &str, now: Millis) -> Result<commerce::StoredSale, StoreError>;
+    /// The summary of `room`'s latest LIVE that ended, if one was stored ([`Tx::save_summary`]).
+    fn live_summary(&self, room: &str) -> Result<Option<LiveSummary>, StoreError>;
 }

@@ -11,11 +11,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, Millis, NotificationInfo};
+use stagehand_protocol::types::{
+    AccessRequestInfo, AuditRecord, GrantInfo, LinkInfo, LiveSummary, Millis, NotificationInfo,
+};
 
 use super::{
-    commerce, inbox, migrations, queries, AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party,
-    RequestFilter, Store, StoreError, Tx, Unlinked, Written,
+    commerce, inbox, migrations, queries, summaries, AuditPage, Decision, GrantFilter, LinkFilter, NewAudit,
+    NewRequest, Party, RequestFilter, Store, StoreError, Tx, Unlinked, Written,
 };
 
 /// The database file's name inside the data directory.
@@ -201,5 +203,9 @@ impl Store for SqliteStore {
 
     fn flash_sale(&self, room: &str, sale_id: &str, now: Millis) -> Result<commerce::StoredSale, StoreError> {
         commerce::flash_sale(&self.conn(), room, sale_id, now)
+    }
+
+    fn live_summary(&self, room: &str) -> Result<Option<LiveSummary>, StoreError> {
+        summaries::latest(&self.conn(), room)
     }
 }

@@ -149,6 +149,11 @@ impl<'a> Tx<'a> {
         commerce::claim(self.tx, room, sale_id, claim, accepting, now)
     }
 
+    /// Stores a LIVE's summary (once per room and start time; a second write changes nothing).
+    pub fn save_summary(&self, summary: &stagehand_protocol::types::LiveSummary) -> Result<(), StoreError> {
+        super::summaries::save(self.tx, summary)
+    }
+
     /// Removes the audit rows and read notifications `retention` no longer keeps as of `now`.
     pub fn prune(&self, retention: &Retention, now: Millis) -> Result<Pruned, StoreError> {
         retention::prune(self.tx, retention, now)

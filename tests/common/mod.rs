@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use stagehand::auth::TokenKeys;
-use stagehand::client::{Auth, Client};
+use stagehand::client::{Auth, Client, Options};
 use stagehand::{Config, RunningHub};
 use stagehand_protocol::server::{Control, Event, EventBody, Reply, ReplyResult, ServerMessage};
 use stagehand_protocol::types::{NotificationInfo, Role, Snapshot};
@@ -318,4 +318,20 @@ impl Bystander {
             }
         }
     }
+}
+
+/// A client that waits as long as it takes (paused time would fire a wait limit at once).
+pub async fn patient(hub: &TestHub, wire: Wire, token: String) -> Client {
+    let options = Options { wait: None, ..Options::new(Auth::Header(token)) };
+    Client::connect_with(&hub.ws_url, wire, options).await.expect("client connects")
+}
+
+/// Return once the store has nothing in flight: with one reader thread, a read queued now runs
+/// after every connection's catch-up read, and an (empty) ack queued now runs after the start-up
+/// prune on the writer thread. Paused time runs on while the store works, so the tests set their
+/// deadlines after this.
+pub async fn settle(client: &mut Client) {
+    let list = Command::ListNotifications { unread_only: false, before: None, limit: None };
+    assert_ok(&client.request(list).await.unwrap());
+    assert_ok(&client.request(Command::Ack { notification_ids: vec![] }).await.unwrap());
 }

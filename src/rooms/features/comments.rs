@@ -45,6 +45,10 @@ pub fn post(ctx: &mut Ctx<'_>, room: &Room, text: &str) -> HubResult<Outcome> {
     let comment_id = op.position().seq + 1;
     let event = op.publish(EventBody::Comment { comment_id, author, text: text.to_string(), operator });
     debug_assert_eq!(event.seq, comment_id);
+    // Engagement hooks, after the comment is public: a giveaway entry's live count, and the
+    // dashboard's comment counter.
+    super::giveaway::on_comment(room, &op);
+    super::dashboard::on_comment(room, event.ts);
     Ok(Outcome::reply(ReplyResult::Comment { comment_id, seq: event.seq }))
 }
 

@@ -13,12 +13,14 @@ pub struct State {
     pub phase: Phase,
     pub title: String,
     pub starts_at: Option<Millis>,
+    /// When it went live.
+    pub started_at: Option<Millis>,
     pub ended_at: Option<Millis>,
 }
 
 impl State {
     pub fn new(title: String) -> Self {
-        State { phase: Phase::Scheduled, title, starts_at: None, ended_at: None }
+        State { phase: Phase::Scheduled, title, starts_at: None, started_at: None, ended_at: None }
     }
 }
 
@@ -31,6 +33,7 @@ pub fn apply(state: &mut State, event: &Event) {
         EventBody::RoomStarted { title } => {
             state.phase = Phase::Live;
             state.title = title.clone();
+            state.started_at = Some(event.ts);
         }
         EventBody::RoomEnded { .. } => {
             state.phase = Phase::Ended;
@@ -68,10 +71,12 @@ pub fn start(ctx: &mut Ctx<'_>, id: &str, title: Option<&str>) -> HubResult<Outc
     Ok(Outcome { answer: super::Answer::Sent, notice: None })
 }
 
-/// `end_room`: everyone receives `room_ended`, then the room has no members.
-pub fn end(room: &crate::rooms::Room) -> HubResult<Outcome> {
+/// `end_room`: everyone receives `room_ended`, then the room has no members; the LIVE's summary
+/// is persisted before the creator hears back.
+pub fn end(room: &std::sync::Arc<crate::rooms::Room>) -> HubResult<Outcome> {
     let event = end_with(room, EndReason::Creator)?;
-    Ok(Outcome::reply(ReplyResult::Published { seq: event.seq }))
+    let notice = Some(Notice::LiveEnded { room: room.clone() });
+    Ok(Outcome { answer: super::Answer::Reply(ReplyResult::Published { seq: event.seq }), notice })
 }
 
 /// End `room` for `reason` (also used when the hub reclaims a room).

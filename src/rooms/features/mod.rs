@@ -10,6 +10,10 @@
 //! - `backend.rs`: orders and activity published by the platform backend;
 //! - `bag.rs`: the shopping bag (versioned; a set loads into it);
 //! - `flash_sale.rs`: flash sales (countdown, stock, claims against the store).
+//! - `backend.rs`: the activity feed the platform backend publishes (orders, subscriptions,
+//!   follows, likes, gifts, shares), deduplicated by `event_id`;
+//! - `giveaway.rs`: giveaways entered by commenting a keyword, drawn verifiably;
+//! - `dashboard.rs`: the live dashboard's meters, its once-a-second tick, the LIVE's summary.
 //!
 //! Handlers run after the command layer has authorized the command; they validate it against the
 //! room's state, publish the event through the room's broker, and return what the caller is
@@ -19,7 +23,9 @@ pub mod backend;
 pub mod bag;
 pub mod billboard;
 pub mod comments;
+pub mod dashboard;
 pub mod flash_sale;
+pub mod giveaway;
 pub mod lifecycle;
 pub mod presence;
 
@@ -30,7 +36,8 @@ use crate::error::{HubError, HubResult};
 use stagehand_protocol::server::{Event, ReplyResult};
 use stagehand_protocol::types::{Actor, Operator};
 use stagehand_protocol::Command;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Everything a room shows, as the fold of its events: applying an event is the only way the
 /// state changes, so a snapshot is "the state at seq N" and a room can be rebuilt from history.
@@ -42,6 +49,7 @@ pub struct RoomState {
     pub presence: presence::State,
     pub bag: bag::State,
     pub flash_sale: flash_sale::State,
+    pub giveaway: giveaway::State,
 }
 
 impl RoomState {
@@ -53,6 +61,7 @@ impl RoomState {
             presence: presence::State::default(),
             bag: bag::State::default(),
             flash_sale: flash_sale::State::default(),
+            giveaway: giveaway::State::default(),
         }
     }
 
@@ -64,6 +73,26 @@ impl RoomState {
         presence::apply(&mut self.presence, &event.body);
         bag::apply(&mut self.bag, &event.body);
         flash_sale::apply(&mut self.flash_sale, &event.body);
+        giveaway::apply(&mut self.giveaway, event);
+    }
+}
+
+/// What room features keep beside the room's state: what is not the fold of its events — the open
+/// giveaway's seed until the draw reveals it, the full activity feed and its dedupe window, the
+/// dashboard's meters. Each part has its own short lock, never held across `.await` nor while
+/// publishing.
+#[derive(Default)]
+pub struct Side {
+    pub giveaway: Mutex<giveaway::Secret>,
+    pub feed: Mutex<backend::Feed>,
+    pub meter: Mutex<dashboard::Meter>,
+    /// Likes so far (a counter, not an event: viewers get `like_count`).
+    pub likes: AtomicU64,
+}
+
+impl Side {
+    pub fn likes(&self) -> u64 {
+        self.likes.load(Ordering::Relaxed)
     }
 }
 
@@ -125,6 +154,8 @@ pub enum Notice {
     StaffPresence { room: Arc<Room>, joined: bool },
     /// Agency staff scheduled a LIVE.
     LiveScheduled { room: String, title: String, starts_at: u64 },
+    /// The LIVE ended: persist its summary before the reply goes out.
+    LiveEnded { room: Arc<Room> },
 }
 
 impl Outcome {
@@ -142,7 +173,7 @@ pub fn handle(ctx: &mut Ctx<'_>, room: Option<Arc<Room>>, command: &Command) -> 
         Command::Comment { text, .. } => comments::post(ctx, &*existing()?, text),
         Command::DeleteComment { comment_id, .. } => comments::delete(ctx, &*existing()?, *comment_id),
         Command::StartRoom { room: id, title } => lifecycle::start(ctx, id, title.as_deref()),
-        Command::EndRoom { .. } => lifecycle::end(&*existing()?),
+        Command::EndRoom { .. } => lifecycle::end(&existing()?),
         Command::ScheduleRoom { room: id, title, starts_at } => lifecycle::schedule(ctx, id, title, *starts_at),
         Command::DeployBillboard { billboard, .. } => billboard::deploy(ctx, &*existing()?, billboard),
         Command::RemoveBillboard { .. } => billboard::remove(ctx, &*existing()?),
@@ -152,6 +183,18 @@ pub fn handle(ctx: &mut Ctx<'_>, room: Option<Arc<Room>>, command: &Command) -> 
         | Command::BagPin { .. }
         | Command::BagUnpin { .. }
         | Command::BagSoldOut { .. } => bag::handle(ctx, &*existing()?, command),
+        Command::StartGiveaway { prize, keyword, duration_ms, winners, must_be_present, .. } => {
+            let spec = giveaway::Spec {
+                prize,
+                keyword,
+                duration_ms: *duration_ms,
+                winners: *winners,
+                must_be_present: *must_be_present,
+            };
+            giveaway::start(ctx, &*existing()?, spec)
+        }
+        Command::ActivityFeed { after, limit, .. } => backend::feed(&*existing()?, *after, *limit),
+        Command::Dashboard { .. } => dashboard::read(ctx, &*existing()?),
         other => Err(HubError::internal(format!("`{}` is not a room command", other.name()))),
     }
 }
@@ -176,5 +219,8 @@ pub fn is_room_command(command: &Command) -> bool {
             | Command::BagPin { .. }
             | Command::BagUnpin { .. }
             | Command::BagSoldOut { .. }
+            | Command::StartGiveaway { .. }
+            | Command::ActivityFeed { .. }
+            | Command::Dashboard { .. }
     )
 }

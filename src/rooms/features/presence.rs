@@ -62,6 +62,10 @@ pub fn join(ctx: &mut Ctx<'_>, room: &Arc<Room>, since: Option<&Since>) -> HubRe
     let operator = ctx.identity.operator();
     let first = room.join(ctx.outbox, audience, operator.clone(), since, ctx.request_id);
     remember(ctx, room);
+    if audience == Audience::Viewers {
+        let tracked = ctx.rooms.config().dashboard_max_tracked;
+        super::dashboard::on_join(room, ctx.outbox.id, &ctx.identity.user.id, tracked);
+    }
     let notice = match (first, operator) {
         (true, Some(staff)) => {
             // An ended room has no staff to tell; the creator is still notified.
