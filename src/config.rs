@@ -134,6 +134,27 @@ pub struct Config {
     #[arg(long, env = "STAGEHAND_ROOM_OPS_BURST", default_value_t = 50)]
     pub room_ops_burst: u32,
 
+    /// Blocked terms in one creator's keyword filter.
+    #[arg(long, env = "STAGEHAND_MAX_BLOCKED_TERMS", default_value_t = 500)]
+    pub max_blocked_terms: usize,
+    /// Accounts one creator may have muted, blocked or hidden at once (each sanction counts).
+    #[arg(long, env = "STAGEHAND_MAX_SANCTIONS", default_value_t = 10_000)]
+    pub max_sanctions: usize,
+    /// Commenters per room whose recent comments the spam checks remember (slow mode, repeats,
+    /// floods); past it the least recently active are forgotten.
+    #[arg(long, env = "STAGEHAND_MODERATION_TRACKED_USERS", default_value_t = 10_000)]
+    pub moderation_tracked_users: usize,
+    /// Spam check: more than this many comments from one account within `flood_window_ms` are
+    /// held for review.
+    #[arg(long, env = "STAGEHAND_FLOOD_COMMENTS", default_value_t = 15)]
+    pub flood_comments: usize,
+    #[arg(long, env = "STAGEHAND_FLOOD_WINDOW_MS", default_value_t = 10_000)]
+    pub flood_window_ms: u64,
+    /// Spam check: a comment with the same text as one the account sent within this time is held
+    /// for review.
+    #[arg(long, env = "STAGEHAND_REPEAT_WINDOW_MS", default_value_t = 30_000)]
+    pub repeat_window_ms: u64,
+
     /// The clock every timestamp, expiry and timeout reads (the wall clock; tests inject
     /// [`crate::clock::Clock::tokio`]). Not a setting.
     #[arg(skip)]

@@ -389,6 +389,8 @@ mod tests {
             recovered,
             staff_seq,
             staff: None,
+            comment_settings: None,
+            held: None,
         }
     }
 

@@ -167,6 +167,8 @@ fn snapshot_public() -> Snapshot {
         recovered: None,
         staff_seq: None,
         staff: None,
+        comment_settings: None,
+        held: None,
     }
 }
 

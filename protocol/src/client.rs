@@ -1,7 +1,7 @@
 //! Messages a client sends. Every one is a request: a map with `type`, an `id` chosen by the
 //! client, and the command's fields. The hub answers each with a `reply` carrying the same `id`.
 
-use crate::types::{Billboard, Millis, RequestStatus, Scope};
+use crate::types::{Billboard, BlockedTerm, Millis, MuteDuration, RequestStatus, Scope};
 use serde::{Deserialize, Serialize};
 
 /// One request frame: `{"type": ..., "id": ..., ...fields}`.
@@ -110,6 +110,66 @@ pub enum Command {
         comment_id: u64,
     },
 
+    // ---- moderation (creator, or agency staff with `moderation`) -------------------------
+    /// Change the room's comment rules; absent fields keep their value.
+    SetCommentSettings {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slow_mode_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        links_allowed: Option<bool>,
+    },
+    /// Add terms to the creator's keyword filter (all the creator's rooms); a term already
+    /// there gets the new expiry.
+    AddBlockedTerms {
+        room: String,
+        terms: Vec<BlockedTerm>,
+    },
+    RemoveBlockedTerms {
+        room: String,
+        terms: Vec<String>,
+    },
+    /// Approve (broadcast) or reject a held comment.
+    ReviewComment {
+        room: String,
+        comment_id: u64,
+        approve: bool,
+    },
+    /// Mute an account in the creator's rooms, optionally removing its recent comments here.
+    Mute {
+        room: String,
+        user_id: String,
+        duration: MuteDuration,
+        #[serde(default, deserialize_with = "false_if_null")]
+        remove_comments: bool,
+    },
+    Unmute {
+        room: String,
+        user_id: String,
+    },
+    /// Block an account: out of the creator's rooms now and refused at every later join.
+    Block {
+        room: String,
+        user_id: String,
+    },
+    Unblock {
+        room: String,
+        user_id: String,
+    },
+    /// Hide an account (shadow ban): its comments are seen only by itself and staff.
+    HideUser {
+        room: String,
+        user_id: String,
+    },
+    UnhideUser {
+        room: String,
+        user_id: String,
+    },
+    /// The creator's keyword filter and sanctioned accounts.
+    ListModeration {
+        room: String,
+    },
+
     // ---- Creator Partner Access ----------------------------------------------------------
     /// Agency: ask a creator for a link and/or LIVE Manager access. With `link`, a new link is
     /// requested (bundled with access when `live_access` is true); without it, access for the
@@ -193,6 +253,17 @@ impl Command {
             Command::DeployBillboard { .. } => "deploy_billboard",
             Command::RemoveBillboard { .. } => "remove_billboard",
             Command::DeleteComment { .. } => "delete_comment",
+            Command::SetCommentSettings { .. } => "set_comment_settings",
+            Command::AddBlockedTerms { .. } => "add_blocked_terms",
+            Command::RemoveBlockedTerms { .. } => "remove_blocked_terms",
+            Command::ReviewComment { .. } => "review_comment",
+            Command::Mute { .. } => "mute",
+            Command::Unmute { .. } => "unmute",
+            Command::Block { .. } => "block",
+            Command::Unblock { .. } => "unblock",
+            Command::HideUser { .. } => "hide_user",
+            Command::UnhideUser { .. } => "unhide_user",
+            Command::ListModeration { .. } => "list_moderation",
             Command::AccessRequest { .. } => "access_request",
             Command::ListAccessRequests { .. } => "list_access_requests",
             Command::AccessAccept { .. } => "access_accept",
@@ -219,7 +290,18 @@ impl Command {
             | Command::ScheduleRoom { room, .. }
             | Command::DeployBillboard { room, .. }
             | Command::RemoveBillboard { room }
-            | Command::DeleteComment { room, .. } => Some(room),
+            | Command::DeleteComment { room, .. }
+            | Command::SetCommentSettings { room, .. }
+            | Command::AddBlockedTerms { room, .. }
+            | Command::RemoveBlockedTerms { room, .. }
+            | Command::ReviewComment { room, .. }
+            | Command::Mute { room, .. }
+            | Command::Unmute { room, .. }
+            | Command::Block { room, .. }
+            | Command::Unblock { room, .. }
+            | Command::HideUser { room, .. }
+            | Command::UnhideUser { room, .. }
+            | Command::ListModeration { room } => Some(room),
             _ => None,
         }
     }

@@ -27,6 +27,9 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or a storage failure; nothing can be assumed applied.
     Internal,
+    /// A moderator muted the sender in this creator's rooms; `retry_after_ms` says when the mute
+    /// ends (absent: at the end of the LIVE).
+    Muted,
 }
 
 impl ErrorCode {
@@ -42,11 +45,12 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::Muted => "muted",
         }
     }
 
     /// Every code, for metrics that want a stable label set.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotLive,
@@ -57,6 +61,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::Muted,
     ];
 }
 

@@ -122,6 +122,11 @@ pub enum ReplyResult {
     Acked {
         updated: u64,
     },
+    /// `list_moderation`: the creator's keyword filter and sanctioned accounts now.
+    Moderation {
+        terms: Vec<BlockedTerm>,
+        users: Vec<ModeratedUser>,
+    },
 }
 
 /// Sent once, right after authentication succeeds.
@@ -235,6 +240,47 @@ pub enum EventBody {
     StaffLeft {
         staff: Operator,
     },
+
+    // ---- moderation ----------------------------------------------------------------------
+    /// Staff-only: a comment was held for review (its author saw it as sent).
+    CommentHeld {
+        comment: HeldComment,
+    },
+    /// Staff-only: a held comment was approved (a `comment` with the same `comment_id` follows)
+    /// or rejected.
+    CommentReviewed {
+        comment_id: u64,
+        approved: bool,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// The room's comment rules changed.
+    CommentSettings {
+        settings: CommentSettings,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// Staff-only: an account was sanctioned or pardoned, or the keyword filter changed, in the
+    /// creator's rooms (sent to each of the creator's live rooms).
+    Moderated {
+        action: ModerationAction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Millis>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        terms: Vec<String>,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// To one connection only, not kept: it was removed from the room (`reason`: `blocked`) and
+    /// receives nothing more from it.
+    Removed {
+        reason: String,
+    },
 }
 
 impl EventBody {
@@ -252,6 +298,11 @@ impl EventBody {
             EventBody::ViewerCount { .. } => "viewer_count",
             EventBody::StaffJoined { .. } => "staff_joined",
             EventBody::StaffLeft { .. } => "staff_left",
+            EventBody::CommentHeld { .. } => "comment_held",
+            EventBody::CommentReviewed { .. } => "comment_reviewed",
+            EventBody::CommentSettings { .. } => "comment_settings",
+            EventBody::Moderated { .. } => "moderated",
+            EventBody::Removed { .. } => "removed",
         }
     }
 
@@ -263,12 +314,19 @@ impl EventBody {
 
     /// Staff-only events go to creator and agency members, never to viewers.
     pub fn staff_only(&self) -> bool {
-        matches!(self, EventBody::StaffJoined { .. } | EventBody::StaffLeft { .. })
+        matches!(
+            self,
+            EventBody::StaffJoined { .. }
+                | EventBody::StaffLeft { .. }
+                | EventBody::CommentHeld { .. }
+                | EventBody::CommentReviewed { .. }
+                | EventBody::Moderated { .. }
+        )
     }
 
     /// Ephemeral events do not take a seq and are not kept in history.
     pub fn ephemeral(&self) -> bool {
-        matches!(self, EventBody::ViewerCount { .. })
+        matches!(self, EventBody::ViewerCount { .. } | EventBody::Removed { .. })
     }
 
     /// Counters and ticks: a newer event of the same type replaces one still queued for a
@@ -283,7 +341,8 @@ impl EventBody {
         match &mut public {
             EventBody::Comment { operator, .. }
             | EventBody::CommentDeleted { operator, .. }
-            | EventBody::Billboard { operator, .. } => *operator = None,
+            | EventBody::Billboard { operator, .. }
+            | EventBody::CommentSettings { operator, .. } => *operator = None,
             _ => {}
         }
         public
@@ -296,6 +355,7 @@ impl EventBody {
             EventBody::Comment { operator: Some(_), .. }
                 | EventBody::CommentDeleted { operator: Some(_), .. }
                 | EventBody::Billboard { operator: Some(_), .. }
+                | EventBody::CommentSettings { operator: Some(_), .. }
         )
     }
 }

@@ -152,6 +152,7 @@ fn result_kind(result: &ReplyResult) -> &'static str {
         ReplyResult::Notifications { .. } => "notifications",
         ReplyResult::Audit { .. } => "audit",
         ReplyResult::Acked { .. } => "acked",
+        ReplyResult::Moderation { .. } => "moderation",
     }
 }
 

@@ -29,6 +29,7 @@ use crate::partner::grants::Access;
 use crate::partner::inboxes::user_inbox;
 use crate::partner::Partner;
 use crate::policy::{self, Allow, Target};
+use crate::rooms::features::moderation::{self, Moderation};
 use crate::rooms::features::{self, Answer, Ctx, Notice, Outcome};
 use crate::rooms::{Room, Rooms};
 use crate::store::NewAudit;
@@ -45,6 +46,9 @@ pub struct Services {
     pub rooms: Arc<Rooms>,
     pub partner: Arc<Partner>,
     pub metrics: Arc<Metrics>,
+    /// The creators' moderation rules (keyword filters, sanctions) and the comment pipeline's
+    /// traffic.
+    pub moderation: Arc<Moderation>,
 }
 
 /// An authenticated connection, as the command layer knows it.
@@ -71,8 +75,9 @@ pub async fn dispatch(services: &Services, caller: &mut Caller, id: u64, command
     let (outcome, room) = run(services, caller, id, &command).await;
     let limited = matches!(&outcome, Err(e) if e.code == ErrorCode::RateLimited);
     // A partner operation that succeeded wrote its audit row in its own transaction.
-    let audited_with_change =
-        outcome.is_ok() && matches!(command, Command::AccessRequest { .. } | Command::Unlink { .. });
+    let audited_with_change = outcome.is_ok()
+        && (matches!(command, Command::AccessRequest { .. } | Command::Unlink { .. })
+            || moderation::commands::audits_itself(&command));
     if caller.identity.role == Role::Agency && policy::rule_for(&command).audited && !limited && !audited_with_change {
         audit(services, &caller.identity, &command, room.as_deref(), &outcome).await;
     }
@@ -133,12 +138,19 @@ async fn run(
                     joined: &mut caller.joined,
                     max_rooms: services.config.max_rooms_per_connection,
                     rooms: &services.rooms,
+                    moderation: &services.moderation,
                 };
                 let Outcome { answer, notice } = features::handle(&mut ctx, room.clone(), command)?;
                 if let Some(notice) = notice {
                     carry_out(services, &caller.identity, notice).await;
                 }
                 Ok(answer)
+            }
+            command if moderation::commands::is_command(command) => {
+                let room = room.clone().ok_or_else(|| HubError::not_found("no such room"))?;
+                moderation::commands::handle(&services.moderation, &caller.identity, room, command)
+                    .await
+                    .map(Answer::Reply)
             }
             command => partner::handle(services, &caller.identity, command).await.map(Answer::Reply),
         }

@@ -374,6 +374,9 @@ impl Room {
             recovered: None,
             staff_seq: staff_view.then_some(inner.applied.staff_seq),
             staff: staff_view.then(|| state.presence.staff.clone()),
+            comment_settings: (state.moderation.settings != Default::default()).then_some(state.moderation.settings),
+            held: (staff_view && !state.moderation.held.is_empty())
+                .then(|| state.moderation.held.iter().cloned().collect()),
         }
     }
 

@@ -112,6 +112,26 @@ CREATE INDEX audit_ts ON audit (ts);
 CREATE INDEX notifications_read ON notifications (recipient, id) WHERE read = 1;
 CREATE INDEX notifications_read_age ON notifications (created_at) WHERE read = 1;
 "#,
+    // 3: moderation. Each creator's keyword filter and the accounts sanctioned in its rooms
+    // (see `moderation`).
+    r#"
+CREATE TABLE blocked_terms (
+    creator_id TEXT NOT NULL,
+    term TEXT NOT NULL,
+    expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (creator_id, term)
+) WITHOUT ROWID;
+CREATE TABLE sanctions (
+    creator_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    sanction TEXT NOT NULL CHECK (sanction IN ('muted', 'blocked', 'hidden')),
+    until INTEGER,
+    room TEXT,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (creator_id, user_id, sanction)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes: the number of known migrations.

@@ -16,6 +16,7 @@
 //! - `cpa`: the request / decide / unlink / suspend transitions;
 //! - `queries`: filtered lists and the lookups the transitions use;
 //! - `inbox`: notifications and the audit trail;
+//! - `moderation`: the creators' keyword filters and sanctioned accounts;
 //! - `retention`: pruning old audit rows and read notifications;
 //! - `rows`: row mapping, id format, and expiry applied on read;
 //! - `migrations`: the versioned schema.
@@ -28,6 +29,7 @@ pub mod error;
 mod inbox;
 mod migrations;
 pub mod model;
+mod moderation;
 mod queries;
 mod retention;
 mod rows;
@@ -42,6 +44,7 @@ use stagehand_protocol::types::{AccessRequestInfo, AuditRecord, GrantInfo, LinkI
 pub use error::StoreError;
 pub use inbox::MAX_PAGE;
 pub use model::{AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party, RequestFilter, Unlinked};
+pub use moderation::ModerationRows;
 pub use retention::{Pruned, Retention};
 pub use sqlite::{SqliteStore, DB_FILE};
 pub use tx::{Notified, Tx, Written};

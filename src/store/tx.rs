@@ -104,6 +104,40 @@ impl<'a> Tx<'a> {
         inbox::ack(self.tx, recipient, ids)
     }
 
+    /// Adds or replaces `creator_id`'s blocked terms.
+    pub fn put_blocked_terms(
+        &self,
+        creator_id: &str,
+        terms: &[stagehand_protocol::types::BlockedTerm],
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        super::moderation::put_terms(self.tx, creator_id, terms, now)
+    }
+
+    /// Removes blocked terms; returns how many were there.
+    pub fn remove_blocked_terms(&self, creator_id: &str, terms: &[String]) -> Result<usize, StoreError> {
+        super::moderation::remove_terms(self.tx, creator_id, terms)
+    }
+
+    /// Adds or replaces a sanction of `creator_id` on an account.
+    pub fn put_sanction(
+        &self,
+        creator_id: &str,
+        user: &stagehand_protocol::types::ModeratedUser,
+    ) -> Result<(), StoreError> {
+        super::moderation::put_sanction(self.tx, creator_id, user)
+    }
+
+    /// Lifts a sanction; returns whether it was there.
+    pub fn remove_sanction(
+        &self,
+        creator_id: &str,
+        user_id: &str,
+        sanction: stagehand_protocol::types::Sanction,
+    ) -> Result<bool, StoreError> {
+        super::moderation::remove_sanction(self.tx, creator_id, user_id, sanction)
+    }
+
     /// Removes the audit rows and read notifications `retention` no longer keeps as of `now`.
     pub fn prune(&self, retention: &Retention, now: Millis) -> Result<Pruned, StoreError> {
         retention::prune(self.tx, retention, now)

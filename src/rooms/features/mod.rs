@@ -5,7 +5,9 @@
 //!
 //! - `lifecycle.rs`: start, end and schedule a LIVE;
 //! - `presence.rs`: join (with recovery) and leave; agency staff present;
-//! - `comments.rs`: comments and deleting them;
+//! - `comments.rs`: comments (through the moderation pipeline) and deleting them;
+//! - `moderation/`: the comment pipeline, keyword filter, slow mode, review of held comments,
+//!   mutes, blocks and hidden users (its commands are async: they write the store first);
 //! - `billboard.rs`: the billboard shown over the stream;
 //! - `backend.rs`: orders and activity published by the platform backend.
 //!
@@ -17,6 +19,7 @@ pub mod backend;
 pub mod billboard;
 pub mod comments;
 pub mod lifecycle;
+pub mod moderation;
 pub mod presence;
 
 use super::{Room, Rooms};
@@ -36,6 +39,7 @@ pub struct RoomState {
     pub comments: comments::State,
     pub billboard: billboard::State,
     pub presence: presence::State,
+    pub moderation: moderation::State,
 }
 
 impl RoomState {
@@ -45,6 +49,7 @@ impl RoomState {
             comments: comments::State::default(),
             billboard: billboard::State::default(),
             presence: presence::State::default(),
+            moderation: moderation::State::default(),
         }
     }
 
@@ -54,6 +59,7 @@ impl RoomState {
         comments::apply(&mut self.comments, &event.body);
         billboard::apply(&mut self.billboard, &event.body);
         presence::apply(&mut self.presence, &event.body);
+        moderation::apply(&mut self.moderation, &event.body);
     }
 }
 
@@ -68,6 +74,8 @@ pub struct Ctx<'a> {
     pub joined: &'a mut Vec<Arc<Room>>,
     pub max_rooms: usize,
     pub rooms: &'a Rooms,
+    /// The creators' moderation rules and the rooms' comment traffic.
+    pub moderation: &'a moderation::Moderation,
 }
 
 impl Ctx<'_> {
