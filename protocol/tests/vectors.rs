@@ -213,7 +213,7 @@ fn every_message_kind_has_a_vector() {
     assert_eq!(missing(results, &coverage.results), Vec::<String>::new(), "reply results without a vector");
 
     // Events that can name an operator need both forms: as staff see them and as viewers do.
-    for name in ["comment", "comment_deleted", "billboard"] {
+    for name in ["comment", "comment_deleted", "billboard", "comment_settings"] {
         assert!(coverage.events_with_operator.contains(name), "no {name} vector with an operator");
         assert!(coverage.events_without_operator.contains(name), "no {name} vector without an operator");
     }
