@@ -155,6 +155,13 @@ pub struct Config {
     #[arg(long, env = "STAGEHAND_REPEAT_WINDOW_MS", default_value_t = 30_000)]
     pub repeat_window_ms: u64,
 
+    /// How long before a planned LIVE event's start the creator gets a `live_reminder`.
+    #[arg(long, env = "STAGEHAND_LIVE_REMINDER_MS", default_value_t = 900_000)]
+    pub live_reminder_ms: u64,
+    /// Scheduled LIVE events one creator may have at once.
+    #[arg(long, env = "STAGEHAND_MAX_LIVE_EVENTS", default_value_t = 100)]
+    pub max_live_events: u64,
+
     /// The clock every timestamp, expiry and timeout reads (the wall clock; tests inject
     /// [`crate::clock::Clock::tokio`]). Not a setting.
     #[arg(skip)]

@@ -391,6 +391,7 @@ mod tests {
             staff: None,
             comment_settings: None,
             held: None,
+            campaign: None,
         }
     }
 

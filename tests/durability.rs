@@ -1,6 +1,6 @@
 //! What the hub acknowledged survives `kill -9`: the real `stagehand` binary gets a grant, a
 //! notification, an audit record and the creator's moderation rules (a blocked term, a block, a
-//! 24-hour mute) acknowledged, is killed with SIGKILL, restarts on the same data directory, and
+//! 24-hour mute) and a planned LIVE event acknowledged, is killed with SIGKILL, restarts on the same data directory, and
 //! still has all of them — and enforces the grant and the rules again at once.
 
 mod common;
@@ -95,6 +95,15 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
         remove_comments: false,
     };
     assert_ok(&cara.request(mute).await.unwrap());
+    // A LIVE event planned by the agency.
+    let plan = Command::CreateLiveEvent {
+        room: "show-3".into(),
+        title: "Next week".into(),
+        starts_at: ends - 3600 * 1000,
+        product_set_id: None,
+        campaign: None,
+    };
+    assert_ok(&console.request(plan).await.unwrap());
 
     hub.kill().expect("SIGKILL");
     hub.wait().unwrap();
@@ -144,6 +153,11 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
             break;
         }
     }
+
+    // The planned LIVE event is still in the calendar.
+    let reply = cara.request(Command::ListLiveEvents { include_cancelled: false }).await.unwrap();
+    let Some(ReplyResult::LiveEvents { items }) = reply.result else { panic!("{reply:?}") };
+    assert_eq!(items.iter().map(|e| e.title.as_str()).collect::<Vec<_>>(), vec!["Next week"]);
     hub.kill().unwrap();
     hub.wait().unwrap();
 }

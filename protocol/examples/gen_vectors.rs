@@ -169,6 +169,7 @@ fn snapshot_public() -> Snapshot {
         staff: None,
         comment_settings: None,
         held: None,
+        campaign: None,
     }
 }
 
@@ -751,7 +752,70 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
             ),
         ),
         ("event_removed", event(68, 7_140_000, EventBody::Removed { reason: "blocked".into() })),
+        // ---- scheduling and campaigns --------------------------------------------------------
+        (
+            "client_create_live_event",
+            client(
+                60,
+                Command::CreateLiveEvent {
+                    room: room(),
+                    title: "Spring sale".into(),
+                    starts_at: STARTS_AT,
+                    product_set_id: Some("set-3".into()),
+                    campaign: Some(campaign()),
+                },
+            ),
+        ),
+        (
+            "client_update_live_event",
+            client(
+                61,
+                Command::UpdateLiveEvent {
+                    event_id: "lev_12".into(),
+                    title: None,
+                    starts_at: Some(STARTS_AT + 3_600_000),
+                    product_set_id: None,
+                    campaign: None,
+                },
+            ),
+        ),
+        ("client_cancel_live_event", client(62, Command::CancelLiveEvent { event_id: "lev_12".into() })),
+        ("client_list_live_events", client(63, Command::ListLiveEvents { include_cancelled: false })),
+        ("reply_live_event", ok(60, ReplyResult::LiveEvent { event: live_event() })),
+        ("reply_live_events", ok(63, ReplyResult::LiveEvents { items: vec![live_event()] })),
+        (
+            "event_campaign_shown",
+            event(69, 7_200_000, EventBody::Campaign { action: CampaignAction::Shown, campaign: campaign() }),
+        ),
+        (
+            "event_campaign_hidden",
+            event(70, 7_300_000, EventBody::Campaign { action: CampaignAction::Hidden, campaign: campaign() }),
+        ),
     ]
+}
+
+fn campaign() -> Campaign {
+    Campaign {
+        title: "Spring campaign: 2 for 1".into(),
+        link_url: Some("https://shop.example.com/spring".into()),
+        starts_at: T0 + 7_200_000,
+        ends_at: T0 + 7_300_000,
+    }
+}
+
+fn live_event() -> LiveEventInfo {
+    LiveEventInfo {
+        event_id: "lev_12".into(),
+        creator_id: "u-creator-1".into(),
+        room: ROOM.into(),
+        title: "Spring sale".into(),
+        starts_at: STARTS_AT,
+        product_set_id: Some("set-3".into()),
+        campaign: Some(campaign()),
+        status: LiveEventStatus::Scheduled,
+        created_at: T0,
+        updated_at: T0,
+    }
 }
 
 fn held_comment() -> HeldComment {

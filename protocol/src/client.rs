@@ -1,7 +1,7 @@
 //! Messages a client sends. Every one is a request: a map with `type`, an `id` chosen by the
 //! client, and the command's fields. The hub answers each with a `reply` carrying the same `id`.
 
-use crate::types::{Billboard, BlockedTerm, Millis, MuteDuration, RequestStatus, Scope};
+use crate::types::{Billboard, BlockedTerm, Campaign, Millis, MuteDuration, RequestStatus, Scope};
 use serde::{Deserialize, Serialize};
 
 /// One request frame: `{"type": ..., "id": ..., ...fields}`.
@@ -170,6 +170,38 @@ pub enum Command {
         room: String,
     },
 
+    // ---- scheduling (creator, or agency staff with `scheduling`) ---------------------------
+    /// Plan a LIVE in the creator's calendar (for agency staff: the creator their token names).
+    CreateLiveEvent {
+        room: String,
+        title: String,
+        starts_at: Millis,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product_set_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<Campaign>,
+    },
+    /// Change a planned LIVE; absent fields keep their value.
+    UpdateLiveEvent {
+        event_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        starts_at: Option<Millis>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product_set_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<Campaign>,
+    },
+    CancelLiveEvent {
+        event_id: String,
+    },
+    /// The creator's planned LIVEs, soonest first.
+    ListLiveEvents {
+        #[serde(default, deserialize_with = "false_if_null")]
+        include_cancelled: bool,
+    },
+
     // ---- Creator Partner Access ----------------------------------------------------------
     /// Agency: ask a creator for a link and/or LIVE Manager access. With `link`, a new link is
     /// requested (bundled with access when `live_access` is true); without it, access for the
@@ -264,6 +296,10 @@ impl Command {
             Command::HideUser { .. } => "hide_user",
             Command::UnhideUser { .. } => "unhide_user",
             Command::ListModeration { .. } => "list_moderation",
+            Command::CreateLiveEvent { .. } => "create_live_event",
+            Command::UpdateLiveEvent { .. } => "update_live_event",
+            Command::CancelLiveEvent { .. } => "cancel_live_event",
+            Command::ListLiveEvents { .. } => "list_live_events",
             Command::AccessRequest { .. } => "access_request",
             Command::ListAccessRequests { .. } => "list_access_requests",
             Command::AccessAccept { .. } => "access_accept",

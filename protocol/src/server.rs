@@ -122,6 +122,14 @@ pub enum ReplyResult {
     Acked {
         updated: u64,
     },
+    /// `create_live_event`, `update_live_event`, `cancel_live_event`.
+    LiveEvent {
+        event: LiveEventInfo,
+    },
+    /// `list_live_events`.
+    LiveEvents {
+        items: Vec<LiveEventInfo>,
+    },
     /// `list_moderation`: the creator's keyword filter and sanctioned accounts now.
     Moderation {
         terms: Vec<BlockedTerm>,
@@ -276,6 +284,11 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operator: Option<Operator>,
     },
+    /// The campaign banner of the room's LIVE event was shown (its window opened) or hidden.
+    Campaign {
+        action: CampaignAction,
+        campaign: Campaign,
+    },
     /// To one connection only, not kept: it was removed from the room (`reason`: `blocked`) and
     /// receives nothing more from it.
     Removed {
@@ -303,6 +316,7 @@ impl EventBody {
             EventBody::CommentSettings { .. } => "comment_settings",
             EventBody::Moderated { .. } => "moderated",
             EventBody::Removed { .. } => "removed",
+            EventBody::Campaign { .. } => "campaign",
         }
     }
 

@@ -105,6 +105,9 @@ pub struct Snapshot {
     /// when there are some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<Vec<HeldComment>>,
+    /// The campaign banner shown now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<Campaign>,
 }
 
 /// A capability an agency may be granted in a creator's rooms.
@@ -401,4 +404,51 @@ pub enum ModerationAction {
     Unhidden,
     TermsAdded,
     TermsRemoved,
+}
+
+// ---- scheduling and campaigns ----------------------------------------------------------------
+
+/// A campaign banner attached to a LIVE event: shown to the room's viewers while its window is
+/// open (on the hub's clock) and the room is live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_url: Option<String>,
+    pub starts_at: Millis,
+    /// After `starts_at`.
+    pub ends_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveEventStatus {
+    Scheduled,
+    Cancelled,
+}
+
+/// A planned LIVE in the creator's calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveEventInfo {
+    pub event_id: String,
+    pub creator_id: String,
+    /// The room the LIVE will take place in.
+    pub room: String,
+    pub title: String,
+    pub starts_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_set_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<Campaign>,
+    pub status: LiveEventStatus,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Whether a `campaign` event shows or hides a banner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignAction {
+    Shown,
+    Hidden,
 }

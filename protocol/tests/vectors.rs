@@ -153,6 +153,8 @@ fn result_kind(result: &ReplyResult) -> &'static str {
         ReplyResult::Audit { .. } => "audit",
         ReplyResult::Acked { .. } => "acked",
         ReplyResult::Moderation { .. } => "moderation",
+        ReplyResult::LiveEvent { .. } => "live_event",
+        ReplyResult::LiveEvents { .. } => "live_events",
     }
 }
 

@@ -30,6 +30,7 @@ use crate::partner::inboxes::user_inbox;
 use crate::partner::Partner;
 use crate::policy::{self, Allow, Target};
 use crate::rooms::features::moderation::{self, Moderation};
+use crate::rooms::features::schedule;
 use crate::rooms::features::{self, Answer, Ctx, Notice, Outcome};
 use crate::rooms::{Room, Rooms};
 use crate::store::NewAudit;
@@ -77,7 +78,8 @@ pub async fn dispatch(services: &Services, caller: &mut Caller, id: u64, command
     // A partner operation that succeeded wrote its audit row in its own transaction.
     let audited_with_change = outcome.is_ok()
         && (matches!(command, Command::AccessRequest { .. } | Command::Unlink { .. })
-            || moderation::commands::audits_itself(&command));
+            || moderation::commands::audits_itself(&command)
+            || schedule::commands::audits_itself(&command));
     if caller.identity.role == Role::Agency && policy::rule_for(&command).audited && !limited && !audited_with_change {
         audit(services, &caller.identity, &command, room.as_deref(), &outcome).await;
     }
@@ -152,11 +154,21 @@ async fn run(
                     .await
                     .map(Answer::Reply)
             }
+            command if schedule::commands::is_command(command) => {
+                let (store, now) = (&services.partner.store, services.config.clock.now_ms());
+                let settings = schedule_settings(&services.config);
+                schedule::commands::handle(store, settings, now, &caller.identity, command).await.map(Answer::Reply)
+            }
             command => partner::handle(services, &caller.identity, command).await.map(Answer::Reply),
         }
     }
     .await;
     (result, room)
+}
+
+/// The scheduler's settings, from the config.
+pub fn schedule_settings(config: &Config) -> schedule::Settings {
+    schedule::Settings { reminder_ms: config.live_reminder_ms, max_events: config.max_live_events }
 }
 
 /// The creator whose rules apply: the room's, or — for commands that create a room — the

@@ -377,6 +377,7 @@ impl Room {
             comment_settings: (state.moderation.settings != Default::default()).then_some(state.moderation.settings),
             held: (staff_view && !state.moderation.held.is_empty())
                 .then(|| state.moderation.held.iter().cloned().collect()),
+            campaign: state.campaign.clone(),
         }
     }
 

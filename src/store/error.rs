@@ -23,6 +23,9 @@ pub enum StoreError {
     /// The caller is not a party to the row it tried to change.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A per-owner limit on rows (for example scheduled LIVE events per creator) is reached.
+    #[error("{0}")]
+    Full(String),
     /// The database was written by a newer build; opening it could corrupt data that build relies on.
     #[error("database schema version {found} is newer than this build supports ({supported}); run a newer stagehand")]
     SchemaTooNew {
@@ -58,6 +61,7 @@ impl StoreError {
             StoreError::Conflict(_) => ErrorCode::Conflict,
             StoreError::Invalid(_) => ErrorCode::Invalid,
             StoreError::Forbidden(_) => ErrorCode::Forbidden,
+            StoreError::Full(_) => ErrorCode::Unavailable,
             // Another process held the write lock past the busy timeout: worth a retry, not a bug.
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
                 if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>

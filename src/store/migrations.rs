@@ -112,8 +112,8 @@ CREATE INDEX audit_ts ON audit (ts);
 CREATE INDEX notifications_read ON notifications (recipient, id) WHERE read = 1;
 CREATE INDEX notifications_read_age ON notifications (created_at) WHERE read = 1;
 "#,
-    // 3: moderation. Each creator's keyword filter and the accounts sanctioned in its rooms
-    // (see `moderation`).
+    // 3: moderation and scheduling. Each creator's keyword filter and the accounts sanctioned in
+    // its rooms (see `moderation`); each creator's planned LIVE events (see `scheduling`).
     r#"
 CREATE TABLE blocked_terms (
     creator_id TEXT NOT NULL,
@@ -131,6 +131,24 @@ CREATE TABLE sanctions (
     since INTEGER NOT NULL,
     PRIMARY KEY (creator_id, user_id, sanction)
 ) WITHOUT ROWID;
+CREATE TABLE live_events (
+    id INTEGER PRIMARY KEY,
+    creator_id TEXT NOT NULL,
+    room TEXT NOT NULL,
+    title TEXT NOT NULL,
+    starts_at INTEGER NOT NULL,
+    product_set_id TEXT,
+    campaign TEXT,
+    campaign_starts_at INTEGER,
+    campaign_ends_at INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('scheduled', 'cancelled')),
+    reminded INTEGER NOT NULL DEFAULT 0 CHECK (reminded IN (0, 1)),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX live_events_creator ON live_events (creator_id, starts_at);
+CREATE INDEX live_events_due ON live_events (starts_at) WHERE status = 'scheduled' AND reminded = 0;
+CREATE INDEX live_events_campaigns ON live_events (campaign_ends_at) WHERE status = 'scheduled' AND campaign IS NOT NULL;
 "#,
 ];
 

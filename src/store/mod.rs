@@ -17,6 +17,7 @@
 //! - `queries`: filtered lists and the lookups the transitions use;
 //! - `inbox`: notifications and the audit trail;
 //! - `moderation`: the creators' keyword filters and sanctioned accounts;
+//! - `scheduling`: the creators' planned LIVE events and their campaigns;
 //! - `retention`: pruning old audit rows and read notifications;
 //! - `rows`: row mapping, id format, and expiry applied on read;
 //! - `migrations`: the versioned schema.
@@ -33,6 +34,7 @@ mod moderation;
 mod queries;
 mod retention;
 mod rows;
+mod scheduling;
 pub mod sqlite;
 mod tx;
 
@@ -46,6 +48,7 @@ pub use inbox::MAX_PAGE;
 pub use model::{AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party, RequestFilter, Unlinked};
 pub use moderation::ModerationRows;
 pub use retention::{Pruned, Retention};
+pub use scheduling::{LiveEventChange, NewLiveEvent};
 pub use sqlite::{SqliteStore, DB_FILE};
 pub use tx::{Notified, Tx, Written};
 

@@ -8,6 +8,8 @@
 //! - `comments.rs`: comments (through the moderation pipeline) and deleting them;
 //! - `moderation/`: the comment pipeline, keyword filter, slow mode, review of held comments,
 //!   mutes, blocks and hidden users (its commands are async: they write the store first);
+//! - `schedule/`: the creator's planned LIVE events, reminders, and the campaign banner a room
+//!   shows while its window is open;
 //! - `billboard.rs`: the billboard shown over the stream;
 //! - `backend.rs`: orders and activity published by the platform backend.
 //!
@@ -21,6 +23,7 @@ pub mod comments;
 pub mod lifecycle;
 pub mod moderation;
 pub mod presence;
+pub mod schedule;
 
 use super::{Room, Rooms};
 use crate::auth::Identity;
@@ -40,6 +43,7 @@ pub struct RoomState {
     pub billboard: billboard::State,
     pub presence: presence::State,
     pub moderation: moderation::State,
+    pub campaign: schedule::State,
 }
 
 impl RoomState {
@@ -50,6 +54,7 @@ impl RoomState {
             billboard: billboard::State::default(),
             presence: presence::State::default(),
             moderation: moderation::State::default(),
+            campaign: schedule::State::default(),
         }
     }
 
@@ -60,6 +65,7 @@ impl RoomState {
         billboard::apply(&mut self.billboard, &event.body);
         presence::apply(&mut self.presence, &event.body);
         moderation::apply(&mut self.moderation, &event.body);
+        schedule::apply(&mut self.campaign, &event.body);
     }
 }
 
