@@ -88,6 +88,7 @@ pub fn rule_for(command: &Command) -> Rule {
         Command::CreateLiveEvent { .. }   => row(N, A, scope(Scope::Scheduling),           Some(OPS),      true,  false),
         Command::UpdateLiveEvent { .. }   => row(N, A, scope(Scope::Scheduling),           Some(OPS),      true,  false),
         Command::CancelLiveEvent { .. }   => row(N, A, scope(Scope::Scheduling),           Some(OPS),      true,  false),
+        Command::SetCampaign { .. }       => row(N, A, scope(Scope::Promotions),           Some(OPS),      true,  false),
         Command::ListLiveEvents { .. }    => row(N, A, scope(Scope::Scheduling),           None,           false, false),
         Command::AccessRequest { .. }     => row(N, N, A,                                  Some(OPS),      true,  false),
         Command::AccessAccept { .. }      => row(N, A, N,                                  Some(OPS),      true,  false),

@@ -101,7 +101,6 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
         title: "Next week".into(),
         starts_at: ends - 3600 * 1000,
         product_set_id: None,
-        campaign: None,
     };
     assert_ok(&console.request(plan).await.unwrap());
 

@@ -15,13 +15,12 @@ use std::time::Duration;
 
 const HOUR: u64 = 3_600_000;
 
-fn create(room: &str, starts_at: u64, campaign: Option<Campaign>) -> Command {
+fn create(room: &str, starts_at: u64) -> Command {
     Command::CreateLiveEvent {
         room: room.into(),
         title: "Spring sale".into(),
         starts_at,
         product_set_id: Some("set-1".into()),
-        campaign,
     }
 }
 
@@ -50,18 +49,18 @@ async fn the_creator_and_agencies_with_scheduling_plan_lives_and_the_creator_hea
     let mut vic = hub.viewer(Wire::Json, "vic").await;
     let soon = stagehand::clock::now_ms() + 2 * HOUR;
 
-    let own = event_of(&cara.request(create("show-a", soon, None)).await.unwrap());
+    let own = event_of(&cara.request(create("show-a", soon)).await.unwrap());
     assert_eq!((own.creator_id.as_str(), own.status), ("cara", LiveEventStatus::Scheduled));
     assert!(own.event_id.starts_with("lev_"));
-    assert_error(&nia.request(create("show-b", soon, None)).await.unwrap(), ErrorCode::Forbidden);
-    assert_error(&vic.request(create("show-b", soon, None)).await.unwrap(), ErrorCode::Forbidden);
+    assert_error(&nia.request(create("show-b", soon)).await.unwrap(), ErrorCode::Forbidden);
+    assert_error(&vic.request(create("show-b", soon)).await.unwrap(), ErrorCode::Forbidden);
     assert_error(
         &vic.request(Command::ListLiveEvents { include_cancelled: false }).await.unwrap(),
         ErrorCode::Forbidden,
     );
 
     // An agency's plan goes into the creator's calendar, and the creator is told.
-    let planned = event_of(&sam.request(create("show-b", soon + HOUR, None)).await.unwrap());
+    let planned = event_of(&sam.request(create("show-b", soon + HOUR)).await.unwrap());
     assert_eq!(planned.creator_id, "cara");
     let told = notification_of(&mut cara, "live_event_created").await;
     assert_eq!(told.data["event"]["event_id"], planned.event_id.as_str());
@@ -72,7 +71,6 @@ async fn the_creator_and_agencies_with_scheduling_plan_lives_and_the_creator_hea
         title: Some("Summer sale".into()),
         starts_at: None,
         product_set_id: None,
-        campaign: None,
     };
     let updated = event_of(&sam.request(update.clone()).await.unwrap());
     assert_eq!((updated.title.as_str(), updated.starts_at), ("Summer sale", soon + HOUR));
@@ -95,15 +93,25 @@ async fn the_creator_and_agencies_with_scheduling_plan_lives_and_the_creator_hea
     let steal = Command::CancelLiveEvent { event_id: own.event_id.clone() };
     assert_error(&bob.request(steal).await.unwrap(), ErrorCode::NotFound);
     assert!(list(&mut bob, true).await.is_empty());
-    assert_error(&cara.request(create("show-c", 1_000, None)).await.unwrap(), ErrorCode::Invalid);
+    assert_error(&cara.request(create("show-c", 1_000)).await.unwrap(), ErrorCode::Invalid);
     let bad = Campaign { title: "x".into(), link_url: None, starts_at: soon, ends_at: soon };
-    assert_error(&cara.request(create("show-c", soon, Some(bad))).await.unwrap(), ErrorCode::Invalid);
+    let set = |campaign| Command::SetCampaign { event_id: own.event_id.clone(), campaign: Some(campaign) };
+    assert_error(&cara.request(set(bad)).await.unwrap(), ErrorCode::Invalid);
+
+    // Campaigns need `promotions`: the creator and acme (all scopes) may, narrow (billboards) not.
+    let good = Campaign { title: "Spring".into(), link_url: None, starts_at: soon, ends_at: soon + HOUR };
+    assert_eq!(event_of(&cara.request(set(good.clone())).await.unwrap()).campaign, Some(good.clone()));
+    assert_ok(&sam.request(set(good.clone())).await.unwrap());
+    assert_error(&nia.request(set(good.clone())).await.unwrap(), ErrorCode::Forbidden);
+    assert_error(&vic.request(set(good)).await.unwrap(), ErrorCode::Forbidden);
+    let clear = Command::SetCampaign { event_id: own.event_id.clone(), campaign: None };
+    assert_eq!(event_of(&cara.request(clear).await.unwrap()).campaign, None);
 
     // Each agency change is audited once, with the real staff member.
     let (status, body) = hub.api_get("/api/v1/audit?creator_id=cara&limit=100").await;
     assert_eq!(status, 200);
     let rows = body["items"].as_array().unwrap();
-    for command in ["create_live_event", "update_live_event", "cancel_live_event"] {
+    for command in ["create_live_event", "update_live_event", "cancel_live_event", "set_campaign"] {
         let ok = rows.iter().filter(|r| r["command"] == command && r["outcome"] == "ok").count();
         assert_eq!(ok, 1, "{command}: {body}");
     }
@@ -138,7 +146,7 @@ async fn the_creator_is_reminded_once_before_a_planned_start() {
     let mut cara = patient(&hub, "cara", Role::Creator).await;
     // (Tokens last an hour of the hub's clock: the whole test stays well within it.)
     let starts_at = clock.now_ms() + 30 * 60_000;
-    let planned = event_of(&cara.request(create("show", starts_at, None)).await.unwrap());
+    let planned = event_of(&cara.request(create("show", starts_at)).await.unwrap());
     let reminder = notification_of(&mut cara, "live_reminder").await;
     assert_eq!(reminder.data["event"]["event_id"], planned.event_id.as_str());
     assert!(reminder.created_at >= starts_at - 600_000, "not before the reminder time");
@@ -160,7 +168,9 @@ async fn a_live_room_shows_its_campaign_while_the_window_is_open() {
         starts_at: now + 10 * 60_000,
         ends_at: now + 40 * 60_000,
     };
-    cara.request(create("show", now + HOUR, Some(campaign.clone()))).await.unwrap();
+    let planned = event_of(&cara.request(create("show", now + HOUR)).await.unwrap());
+    let set = Command::SetCampaign { event_id: planned.event_id, campaign: Some(campaign.clone()) };
+    assert_ok(&cara.request(set).await.unwrap());
     ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None }).await.unwrap());
     let mut vic = patient(&hub, "vic", Role::Viewer).await;
     let snap = ok_snapshot(vic.request(Command::Join { room: "show".into(), since: None }).await.unwrap());

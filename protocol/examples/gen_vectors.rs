@@ -762,9 +762,12 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                     title: "Spring sale".into(),
                     starts_at: STARTS_AT,
                     product_set_id: Some("set-3".into()),
-                    campaign: Some(campaign()),
                 },
             ),
+        ),
+        (
+            "client_set_campaign",
+            client(64, Command::SetCampaign { event_id: "lev_12".into(), campaign: Some(campaign()) }),
         ),
         (
             "client_update_live_event",
@@ -775,7 +778,6 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                     title: None,
                     starts_at: Some(STARTS_AT + 3_600_000),
                     product_set_id: None,
-                    campaign: None,
                 },
             ),
         ),

@@ -178,8 +178,6 @@ pub enum Command {
         starts_at: Millis,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         product_set_id: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        campaign: Option<Campaign>,
     },
     /// Change a planned LIVE; absent fields keep their value.
     UpdateLiveEvent {
@@ -190,11 +188,16 @@ pub enum Command {
         starts_at: Option<Millis>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         product_set_id: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        campaign: Option<Campaign>,
     },
     CancelLiveEvent {
         event_id: String,
+    },
+    /// Creator, or agency staff with `promotions`: attach a campaign banner to a planned LIVE
+    /// (`null` or absent: remove it).
+    SetCampaign {
+        event_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<Campaign>,
     },
     /// The creator's planned LIVEs, soonest first.
     ListLiveEvents {
@@ -299,6 +302,7 @@ impl Command {
             Command::CreateLiveEvent { .. } => "create_live_event",
             Command::UpdateLiveEvent { .. } => "update_live_event",
             Command::CancelLiveEvent { .. } => "cancel_live_event",
+            Command::SetCampaign { .. } => "set_campaign",
             Command::ListLiveEvents { .. } => "list_live_events",
             Command::AccessRequest { .. } => "access_request",
             Command::ListAccessRequests { .. } => "list_access_requests",

@@ -249,7 +249,8 @@ pub struct GrantInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationInfo {
     pub notification_id: u64,
-    /// To creators: `access_requested`, `live_scheduled`, `staff_joined`, `staff_left`,
+    /// To creators: `access_requested`, `live_scheduled`, `live_event_created`,
+    /// `live_event_updated`, `live_event_cancelled`, `live_reminder`, `staff_joined`, `staff_left`,
     /// `room_reclaimed`, and `access_revoked`/`unlinked` when the agency ends the link. To
     /// agencies: `access_granted`, `link_accepted`, `access_declined`, `link_declined`,
     /// `access_revoked`/`unlinked` when the creator ends the link, `access_suspended`,

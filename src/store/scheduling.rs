@@ -31,7 +31,8 @@ pub struct LiveEventChange {
     pub title: Option<String>,
     pub starts_at: Option<Millis>,
     pub product_set_id: Option<String>,
-    pub campaign: Option<Campaign>,
+    /// `Some(None)` removes the campaign.
+    pub campaign: Option<Option<Campaign>>,
 }
 
 fn ms(value: i64) -> Millis {
@@ -125,7 +126,7 @@ pub(super) fn update(
     event.title = change.title.unwrap_or(event.title);
     event.starts_at = change.starts_at.unwrap_or(event.starts_at);
     event.product_set_id = change.product_set_id.or(event.product_set_id);
-    event.campaign = change.campaign.or(event.campaign);
+    event.campaign = change.campaign.unwrap_or(event.campaign);
     let (campaign, c_start, c_end) = campaign_columns(&event.campaign)?;
     conn.prepare_cached(
         "UPDATE live_events SET title = ?1, starts_at = ?2, product_set_id = ?3, campaign = ?4, campaign_starts_at = ?5,

@@ -1,4 +1,5 @@
-//! The scheduling commands: create, update, cancel and list the creator's planned LIVE events.
+//! The scheduling commands: create, update, cancel and list the creator's planned LIVE events,
+//! and attach a campaign banner to one (`set_campaign`, under the `promotions` scope).
 //! They act on the creator's calendar, not on a room, so they name no room for the command layer:
 //! the creator acts on its own calendar, agency staff (with `scheduling`) on the calendar of the
 //! creator their token names.
@@ -31,6 +32,7 @@ pub fn is_command(command: &Command) -> bool {
         Command::CreateLiveEvent { .. }
             | Command::UpdateLiveEvent { .. }
             | Command::CancelLiveEvent { .. }
+            | Command::SetCampaign { .. }
             | Command::ListLiveEvents { .. }
     )
 }
@@ -57,16 +59,16 @@ pub async fn handle(
 ) -> HubResult<ReplyResult> {
     let creator = creator_of(who);
     match command {
-        Command::CreateLiveEvent { room, title, starts_at, product_set_id, campaign } => {
+        Command::CreateLiveEvent { room, title, starts_at, product_set_id } => {
             validate_room_id(room)?;
-            check(Some(title), Some(*starts_at), product_set_id.as_deref(), campaign.as_ref(), now)?;
+            check(Some(title), Some(*starts_at), product_set_id.as_deref(), None, now)?;
             let new = NewLiveEvent {
                 creator_id: creator.clone(),
                 room: room.clone(),
                 title: title.clone(),
                 starts_at: *starts_at,
                 product_set_id: product_set_id.clone(),
-                campaign: campaign.clone(),
+                campaign: None,
             };
             let max = settings.max_events;
             change(store, who, now, "create_live_event", "live_event_created", move |tx| {
@@ -77,18 +79,27 @@ pub async fn handle(
             })
             .await
         }
-        Command::UpdateLiveEvent { event_id, title, starts_at, product_set_id, campaign } => {
-            check(title.as_ref(), *starts_at, product_set_id.as_deref(), campaign.as_ref(), now)?;
+        Command::UpdateLiveEvent { event_id, title, starts_at, product_set_id } => {
+            check(title.as_ref(), *starts_at, product_set_id.as_deref(), None, now)?;
             let (id, update) = (
                 event_id.clone(),
                 LiveEventChange {
                     title: title.clone(),
                     starts_at: *starts_at,
                     product_set_id: product_set_id.clone(),
-                    campaign: campaign.clone(),
+                    campaign: None,
                 },
             );
             change(store, who, now, "update_live_event", "live_event_updated", move |tx| {
+                tx.update_live_event(&id, &creator, update, now)
+            })
+            .await
+        }
+        Command::SetCampaign { event_id, campaign } => {
+            check(None, None, None, campaign.as_ref(), now)?;
+            let id = event_id.clone();
+            let update = LiveEventChange { campaign: Some(campaign.clone()), ..LiveEventChange::default() };
+            change(store, who, now, "set_campaign", "live_event_updated", move |tx| {
                 tx.update_live_event(&id, &creator, update, now)
             })
             .await
