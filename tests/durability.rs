@@ -1,7 +1,8 @@
 //! What the hub acknowledged survives `kill -9`: the real `stagehand` binary gets a grant, a
-//! notification, an audit record and the creator's moderation rules (a blocked term, a block, a
-//! 24-hour mute) and a planned LIVE event acknowledged, is killed with SIGKILL, restarts on the same data directory, and
-//! still has all of them — and enforces the grant and the rules again at once.
+//! notification, an audit record, the creator's moderation rules (a blocked term, a block, a
+//! 24-hour mute) and a planned LIVE event acknowledged, is killed with SIGKILL, restarts on the
+//! same data directory, and still has all of them — and enforces the grant and the rules again at
+//! once.
 
 mod common;
 

@@ -13,7 +13,7 @@
 //! both.
 
 use stagehand_protocol::types::Millis;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
@@ -148,8 +148,9 @@ fn glob(pattern: &[Piece], word: &str) -> bool {
 pub struct Terms {
     /// As the moderators gave them, with their expiry.
     pub listed: Vec<stagehand_protocol::types::BlockedTerm>,
-    plain: Vec<(String, Option<Millis>)>,
-    plain_set: HashSet<String>,
+    /// Single words without wildcards, by word: the latest expiry among the terms that give it
+    /// (`None`: never).
+    plain: HashMap<String, Option<Millis>>,
     patterns: Vec<(Pattern, Option<Millis>)>,
 }
 
@@ -160,8 +161,11 @@ impl Terms {
             let pattern = Pattern::new(&term.term);
             match pattern.plain_word() {
                 Some(word) => {
-                    terms.plain_set.insert(word.clone());
-                    terms.plain.push((word, term.expires_at));
+                    let expiry = terms.plain.entry(word).or_insert(term.expires_at);
+                    *expiry = match (*expiry, term.expires_at) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        _ => None,
+                    };
                 }
                 None => terms.patterns.push((pattern, term.expires_at)),
             }
@@ -176,9 +180,7 @@ impl Terms {
     /// Whether the normalized `words` of a comment hit a term that has not expired at `now`.
     pub fn hits(&self, words: &[&str], now: Millis) -> bool {
         let live = |expires: &Option<Millis>| expires.is_none_or(|at| now < at);
-        let plain = words.iter().any(|w| {
-            self.plain_set.contains(*w) && self.plain.iter().any(|(word, expires)| word == w && live(expires))
-        });
+        let plain = words.iter().any(|w| self.plain.get(*w).is_some_and(live));
         plain || self.patterns.iter().any(|(pattern, expires)| live(expires) && pattern.matches(words))
     }
 }
