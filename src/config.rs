@@ -214,6 +214,33 @@ pub struct Config {
     /// ones are still counted as events but no longer as distinct.
     #[arg(long, env = "STAGEHAND_DASHBOARD_MAX_TRACKED", default_value_t = 100_000)]
     pub dashboard_max_tracked: usize,
+    /// Blocked terms in one creator's keyword filter.
+    #[arg(long, env = "STAGEHAND_MAX_BLOCKED_TERMS", default_value_t = 500)]
+    pub max_blocked_terms: usize,
+    /// Accounts one creator may have muted, blocked or hidden at once (each sanction counts).
+    #[arg(long, env = "STAGEHAND_MAX_SANCTIONS", default_value_t = 10_000)]
+    pub max_sanctions: usize,
+    /// Commenters per room whose recent comments the spam checks remember (slow mode, repeats,
+    /// floods); past it the least recently active are forgotten.
+    #[arg(long, env = "STAGEHAND_MODERATION_TRACKED_USERS", default_value_t = 10_000)]
+    pub moderation_tracked_users: usize,
+    /// Spam check: more than this many comments from one account within `flood_window_ms` are
+    /// held for review.
+    #[arg(long, env = "STAGEHAND_FLOOD_COMMENTS", default_value_t = 15)]
+    pub flood_comments: usize,
+    #[arg(long, env = "STAGEHAND_FLOOD_WINDOW_MS", default_value_t = 10_000)]
+    pub flood_window_ms: u64,
+    /// Spam check: a comment with the same text as one the account sent within this time is held
+    /// for review.
+    #[arg(long, env = "STAGEHAND_REPEAT_WINDOW_MS", default_value_t = 30_000)]
+    pub repeat_window_ms: u64,
+
+    /// How long before a planned LIVE event's start the creator gets a `live_reminder`.
+    #[arg(long, env = "STAGEHAND_LIVE_REMINDER_MS", default_value_t = 900_000)]
+    pub live_reminder_ms: u64,
+    /// Scheduled LIVE events one creator may have at once.
+    #[arg(long, env = "STAGEHAND_MAX_LIVE_EVENTS", default_value_t = 100)]
+    pub max_live_events: u64,
 
     /// The clock every timestamp, expiry and timeout reads (the wall clock; tests inject
     /// [`crate::clock::Clock::tokio`]). Not a setting.

@@ -63,6 +63,15 @@ impl HubError {
         }
     }
 
+    /// The sender is muted until `retry_after_ms` from now (`None`: until the end of the LIVE).
+    pub fn muted(retry_after_ms: Option<u64>) -> Self {
+        let message = match retry_after_ms {
+            Some(_) => "a moderator muted you for a while",
+            None => "a moderator muted you for the rest of this LIVE",
+        };
+        HubError { retry_after_ms: retry_after_ms.map(|ms| ms.max(1)), ..HubError::new(ErrorCode::Muted, message) }
+    }
+
     /// The `error` object of the reply.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {

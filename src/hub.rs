@@ -9,6 +9,7 @@ use crate::partner::grants::GrantCache;
 use crate::partner::inboxes::{Inboxes, Unread};
 use crate::partner::store_handle::Lanes;
 use crate::partner::{Partner, StoreHandle};
+use crate::rooms::features::moderation::{self, Moderation};
 use crate::rooms::Rooms;
 use crate::store::{GrantFilter, SqliteStore, Store, StoreError, MAX_PAGE};
 use dashmap::DashMap;
@@ -55,6 +56,7 @@ impl Hub {
         let store = SqliteStore::open(&config.data_dir)?;
         let live = GrantFilter { live_only: true, ..GrantFilter::default() };
         let grants = GrantCache::load(store.grants(&live, config.clock.now_ms())?);
+        let moderation_rules = store.moderation_rules(config.clock.now_ms())?;
         let inboxes = Arc::new(Inboxes::default());
         let push = inboxes.clone();
         let lanes = Lanes { queue: config.store_queue, readers: config.store_readers };
@@ -62,12 +64,20 @@ impl Hub {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let rooms = Rooms::in_memory(config.clone(), metrics.clone());
+        let moderation = Arc::new(Moderation::new(
+            moderation::Limits::from_config(&config),
+            moderation_rules,
+            store.clone(),
+            inboxes.clone(),
+            rooms.clone(),
+        ));
         let partner = Arc::new(Partner::new(store, grants, inboxes, rooms.clone(), config.clock));
         let services = Services {
             config: config.clone(),
             rooms: rooms.clone(),
             partner: partner.clone(),
             metrics: metrics.clone(),
+            moderation,
         };
         Ok(Arc::new(Hub {
             services,

@@ -393,6 +393,9 @@ mod tests {
             flash_sale: None,
             giveaway: None,
             likes: 0,
+            comment_settings: None,
+            held: None,
+            campaign: None,
         }
     }
 

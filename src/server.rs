@@ -40,6 +40,12 @@ pub async fn start(mut config: Config) -> std::io::Result<RunningHub> {
         hub.shutdown.clone(),
     ));
     tokio::spawn(hub.clone().heartbeat());
+    tokio::spawn(crate::rooms::features::schedule::run(
+        hub.partner.store.clone(),
+        hub.rooms.clone(),
+        crate::commands::schedule_settings(&hub.config),
+        hub.shutdown.clone(),
+    ));
     tokio::spawn(housekeeping::prune_periodically(hub.partner.clone(), hub.config.clone(), hub.shutdown.clone()));
     let router = crate::http::router(hub.clone());
     let stop_listening = CancellationToken::new();

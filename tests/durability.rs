@@ -1,14 +1,16 @@
 //! What the hub acknowledged survives `kill -9`: the real `stagehand` binary gets a grant, a
-//! notification, an audit record and a LIVE's summary acknowledged, is killed with SIGKILL,
-//! restarts on the same data directory, and still has all four — and enforces the grant again at
-//! once. Likewise a product set and an answered flash-sale claim.
+//! notification, an audit record, the creator's moderation rules (a blocked term, a block, a
+//! 24-hour mute), a planned LIVE event and a LIVE's summary acknowledged, is killed with SIGKILL,
+//! restarts on the same data directory, and still has all of them — and enforces the grant and the
+//! rules again at once. Likewise a product set and an answered flash-sale claim.
 
 mod common;
 
 use common::{assert_error, assert_ok, ok_snapshot, API_KEY, SECRET};
 use stagehand::auth::TokenKeys;
 use stagehand::client::{Auth, Client};
-use stagehand_protocol::types::Role;
+use stagehand_protocol::server::{EventBody, ReplyResult};
+use stagehand_protocol::types::{BlockedTerm, MuteDuration, Role, Sanction};
 use stagehand_protocol::{Claims, Command, ErrorCode, Wire};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -89,6 +91,25 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     assert_ok(&cara.request(Command::AccessAccept { request_id: request.request_id.clone() }).await.unwrap());
     ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None }).await.unwrap());
     assert_error(&console.request(Command::EndRoom { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
+    // The creator's moderation rules, each acknowledged.
+    let term = BlockedTerm { term: "free".into(), expires_at: None };
+    assert_ok(&cara.request(Command::AddBlockedTerms { room: "show".into(), terms: vec![term] }).await.unwrap());
+    assert_ok(&console.request(Command::Block { room: "show".into(), user_id: "vic".into() }).await.unwrap());
+    let mute = Command::Mute {
+        room: "show".into(),
+        user_id: "max".into(),
+        duration: MuteDuration::Hours24,
+        remove_comments: false,
+    };
+    assert_ok(&cara.request(mute).await.unwrap());
+    // A LIVE event planned by the agency.
+    let plan = Command::CreateLiveEvent {
+        room: "show-3".into(),
+        title: "Next week".into(),
+        starts_at: ends - 3600 * 1000,
+        product_set_id: None,
+    };
+    assert_ok(&console.request(plan).await.unwrap());
     // A LIVE with an order ends: the creator's acknowledged `end_room` means its summary is stored.
     let order = serde_json::json!({
         "type": "order", "event_id": "e-1", "order_id": "o-1", "buyer": "Bea", "product_id": "p1",
@@ -124,6 +145,37 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     let mut sam =
         Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
     ok_snapshot(sam.request(Command::Join { room: "show-2".into(), since: None }).await.unwrap());
+
+    // The moderation rules are back: listed, and enforced.
+    let reply = cara.request(Command::ListModeration { room: "show-2".into() }).await.unwrap();
+    let Some(ReplyResult::Moderation { terms, users }) = reply.result else { panic!("{reply:?}") };
+    assert_eq!(terms.iter().map(|t| t.term.as_str()).collect::<Vec<_>>(), vec!["free"]);
+    let sanctions: Vec<(&str, Sanction)> = users.iter().map(|u| (u.user_id.as_str(), u.sanction)).collect();
+    assert_eq!(sanctions, vec![("max", Sanction::Muted), ("vic", Sanction::Blocked)]);
+    let viewer = |sub: &str| Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, sub, Role::Viewer, None)));
+    let mut vic = viewer("vic").await.unwrap();
+    assert_error(
+        &vic.request(Command::Join { room: "show-2".into(), since: None }).await.unwrap(),
+        ErrorCode::Forbidden,
+    );
+    let mut max = viewer("max").await.unwrap();
+    ok_snapshot(max.request(Command::Join { room: "show-2".into(), since: None }).await.unwrap());
+    let comment = |text: &str| Command::Comment { room: "show-2".into(), text: text.into() };
+    assert_error(&max.request(comment("hi")).await.unwrap(), ErrorCode::Muted);
+    let mut ann = viewer("ann").await.unwrap();
+    ok_snapshot(ann.request(Command::Join { room: "show-2".into(), since: None }).await.unwrap());
+    assert_ok(&ann.request(comment("ＦＲＥＥ stuff")).await.unwrap());
+    loop {
+        if let EventBody::CommentHeld { comment } = cara.next_non_count_event().await.unwrap().body {
+            assert_eq!(comment.text, "ＦＲＥＥ stuff");
+            break;
+        }
+    }
+
+    // The planned LIVE event is still in the calendar.
+    let reply = cara.request(Command::ListLiveEvents { include_cancelled: false }).await.unwrap();
+    let Some(ReplyResult::LiveEvents { items }) = reply.result else { panic!("{reply:?}") };
+    assert_eq!(items.iter().map(|e| e.title.as_str()).collect::<Vec<_>>(), vec!["Next week"]);
     hub.kill().unwrap();
     hub.wait().unwrap();
 }

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use stagehand::client::Client;
 use stagehand_protocol::client::Since;
-use stagehand_protocol::server::{Control, Event, EventBody, ServerMessage};
+use stagehand_protocol::server::{Control, Event, EventBody, ReplyResult, ServerMessage};
 use stagehand_protocol::types::{Billboard, Snapshot};
 use stagehand_protocol::{Command, Wire};
 
@@ -56,15 +56,18 @@ async fn a_viewer_that_rejoins_with_since_gets_every_missed_event_in_order_then_
         viewer.close().await;
 
         // While the viewer is away: comments, an order, a billboard, a deleted comment.
+        let mut missed_ids = Vec::new();
         for i in 0..5 {
             let text = format!("missed {i}");
-            assert_ok(&creator.request(Command::Comment { room: room.into(), text }).await.unwrap());
+            let reply = creator.request(Command::Comment { room: room.into(), text }).await.unwrap();
+            let Some(ReplyResult::Comment { comment_id, .. }) = reply.result else { panic!("{reply:?}") };
+            missed_ids.push(comment_id);
         }
         assert_eq!(hub.publish(room, order("o-away")).await.0, 202);
         let bb = Command::DeployBillboard { room: room.into(), billboard: billboard("b1") };
         assert_ok(&creator.request(bb).await.unwrap());
         assert_ok(
-            &creator.request(Command::DeleteComment { room: room.into(), comment_id: last_seq + 1 }).await.unwrap(),
+            &creator.request(Command::DeleteComment { room: room.into(), comment_id: missed_ids[0] }).await.unwrap(),
         );
 
         let mut back = hub.viewer(wire, "r-recover-viewer").await;

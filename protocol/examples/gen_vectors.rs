@@ -167,6 +167,9 @@ fn snapshot_public() -> Snapshot {
         seq: 57,
         epoch: "e-7f3a91c2".into(),
         recovered: None,
+        comment_settings: None,
+        held: None,
+        campaign: None,
         staff_seq: None,
         staff: None,
         bag: None,
@@ -1007,7 +1010,267 @@ fn engagement_vectors() -> Vec<(&'static str, Vector)> {
                 }),
             ),
         ),
+        // ---- moderation ----------------------------------------------------------------------
+        (
+            "client_set_comment_settings",
+            client(
+                40,
+                Command::SetCommentSettings { room: room(), slow_mode_ms: Some(30_000), links_allowed: Some(false) },
+            ),
+        ),
+        (
+            "client_add_blocked_terms",
+            client(
+                41,
+                Command::AddBlockedTerms {
+                    room: room(),
+                    terms: vec![
+                        BlockedTerm { term: "free*".into(), expires_at: None },
+                        BlockedTerm { term: "dm me".into(), expires_at: Some(STARTS_AT) },
+                    ],
+                },
+            ),
+        ),
+        (
+            "client_remove_blocked_terms",
+            client(42, Command::RemoveBlockedTerms { room: room(), terms: vec!["free*".into()] }),
+        ),
+        ("client_review_comment", client(43, Command::ReviewComment { room: room(), comment_id: 66, approve: true })),
+        (
+            "client_mute",
+            client(
+                44,
+                Command::Mute {
+                    room: room(),
+                    user_id: "u-viewer-9".into(),
+                    duration: MuteDuration::Min5,
+                    remove_comments: true,
+                },
+            ),
+        ),
+        (
+            "client_mute_rest_of_live",
+            client(
+                45,
+                Command::Mute {
+                    room: room(),
+                    user_id: "u-viewer-9".into(),
+                    duration: MuteDuration::RestOfLive,
+                    remove_comments: false,
+                },
+            ),
+        ),
+        ("client_unmute", client(46, Command::Unmute { room: room(), user_id: "u-viewer-9".into() })),
+        ("client_block", client(47, Command::Block { room: room(), user_id: "u-viewer-9".into() })),
+        ("client_unblock", client(48, Command::Unblock { room: room(), user_id: "u-viewer-9".into() })),
+        ("client_hide_user", client(49, Command::HideUser { room: room(), user_id: "u-viewer-9".into() })),
+        ("client_unhide_user", client(50, Command::UnhideUser { room: room(), user_id: "u-viewer-9".into() })),
+        ("client_list_moderation", client(51, Command::ListModeration { room: room() })),
+        (
+            "reply_moderation",
+            ok(
+                51,
+                ReplyResult::Moderation {
+                    terms: vec![BlockedTerm { term: "dm me".into(), expires_at: Some(STARTS_AT) }],
+                    users: vec![
+                        ModeratedUser {
+                            user_id: "u-viewer-9".into(),
+                            sanction: Sanction::Muted,
+                            until: Some(T0 + 7_400_000),
+                            room: None,
+                            since: T0 + 7_100_000,
+                        },
+                        ModeratedUser {
+                            user_id: "u-viewer-13".into(),
+                            sanction: Sanction::Blocked,
+                            until: None,
+                            room: None,
+                            since: T0 + 7_000_000,
+                        },
+                    ],
+                },
+            ),
+        ),
+        (
+            "reply_error_muted",
+            reply(Reply::err(
+                Some(5),
+                ErrorBody {
+                    retry_after_ms: Some(240_000),
+                    ..ErrorBody::new(ErrorCode::Muted, "a moderator muted you for a while")
+                },
+            )),
+        ),
+        (
+            "reply_error_slow_mode",
+            reply(Reply::err(
+                Some(5),
+                ErrorBody {
+                    retry_after_ms: Some(12_000),
+                    ..ErrorBody::new(ErrorCode::RateLimited, "over the slow mode rate limit")
+                },
+            )),
+        ),
+        (
+            "reply_snapshot_staff_moderation",
+            ok(
+                3,
+                ReplyResult::Snapshot(Snapshot {
+                    staff_seq: Some(7),
+                    staff: Some(vec![operator()]),
+                    comment_settings: Some(CommentSettings { slow_mode_ms: 30_000, links_allowed: false }),
+                    held: Some(vec![held_comment()]),
+                    ..snapshot_public()
+                }),
+            ),
+        ),
+        ("event_comment_held", staff_event(66, 7, 7_090_000, EventBody::CommentHeld { comment: held_comment() })),
+        (
+            "event_comment_reviewed",
+            staff_event(
+                66,
+                8,
+                7_100_000,
+                EventBody::CommentReviewed {
+                    comment_id: 66,
+                    approved: true,
+                    by: creator(),
+                    operator: Some(operator()),
+                },
+            ),
+        ),
+        (
+            "event_comment_approved",
+            event(
+                67,
+                7_100_000,
+                EventBody::Comment {
+                    comment_id: 66,
+                    author: Actor { id: "u-viewer-9".into(), name: "Lou".into() },
+                    text: "ｆｒｅｅ phones here".into(),
+                    operator: None,
+                },
+            ),
+        ),
+        ("event_comment_settings_staff", event(68, 7_110_000, comment_settings_event())),
+        ("event_comment_settings_public", event(68, 7_110_000, comment_settings_event().for_viewers())),
+        (
+            "event_moderated",
+            staff_event(
+                68,
+                9,
+                7_120_000,
+                EventBody::Moderated {
+                    action: ModerationAction::Muted,
+                    user_id: Some("u-viewer-9".into()),
+                    until: Some(T0 + 7_420_000),
+                    terms: vec![],
+                    by: creator(),
+                    operator: Some(operator()),
+                },
+            ),
+        ),
+        (
+            "event_moderated_terms",
+            staff_event(
+                68,
+                10,
+                7_130_000,
+                EventBody::Moderated {
+                    action: ModerationAction::TermsAdded,
+                    user_id: None,
+                    until: None,
+                    terms: vec!["free*".into(), "dm me".into()],
+                    by: creator(),
+                    operator: None,
+                },
+            ),
+        ),
+        ("event_removed", event(68, 7_140_000, EventBody::Removed { reason: "blocked".into() })),
+        // ---- scheduling and campaigns --------------------------------------------------------
+        (
+            "client_create_live_event",
+            client(
+                60,
+                Command::CreateLiveEvent {
+                    room: room(),
+                    title: "Spring sale".into(),
+                    starts_at: STARTS_AT,
+                    product_set_id: Some("set-3".into()),
+                },
+            ),
+        ),
+        (
+            "client_set_campaign",
+            client(64, Command::SetCampaign { event_id: "lev_12".into(), campaign: Some(campaign()) }),
+        ),
+        (
+            "client_update_live_event",
+            client(
+                61,
+                Command::UpdateLiveEvent {
+                    event_id: "lev_12".into(),
+                    title: None,
+                    starts_at: Some(STARTS_AT + 3_600_000),
+                    product_set_id: None,
+                },
+            ),
+        ),
+        ("client_cancel_live_event", client(62, Command::CancelLiveEvent { event_id: "lev_12".into() })),
+        ("client_list_live_events", client(63, Command::ListLiveEvents { include_cancelled: false })),
+        ("reply_live_event", ok(60, ReplyResult::LiveEvent { event: live_event() })),
+        ("reply_live_events", ok(63, ReplyResult::LiveEvents { items: vec![live_event()] })),
+        (
+            "event_campaign_shown",
+            event(69, 7_200_000, EventBody::Campaign { action: CampaignAction::Shown, campaign: campaign() }),
+        ),
+        (
+            "event_campaign_hidden",
+            event(70, 7_300_000, EventBody::Campaign { action: CampaignAction::Hidden, campaign: campaign() }),
+        ),
     ]
+}
+
+fn campaign() -> Campaign {
+    Campaign {
+        title: "Spring campaign: 2 for 1".into(),
+        link_url: Some("https://shop.example.com/spring".into()),
+        starts_at: T0 + 7_200_000,
+        ends_at: T0 + 7_300_000,
+    }
+}
+
+fn live_event() -> LiveEventInfo {
+    LiveEventInfo {
+        event_id: "lev_12".into(),
+        creator_id: "u-creator-1".into(),
+        room: ROOM.into(),
+        title: "Spring sale".into(),
+        starts_at: STARTS_AT,
+        product_set_id: Some("set-3".into()),
+        campaign: Some(campaign()),
+        status: LiveEventStatus::Scheduled,
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+fn comment_settings_event() -> EventBody {
+    EventBody::CommentSettings {
+        settings: CommentSettings { slow_mode_ms: 30_000, links_allowed: false },
+        by: creator(),
+        operator: Some(operator()),
+    }
+}
+
+fn held_comment() -> HeldComment {
+    HeldComment {
+        comment_id: 66,
+        author: Actor { id: "u-viewer-9".into(), name: "Lou".into() },
+        text: "ｆｒｅｅ phones here".into(),
+        reason: HoldReason::Keyword,
+        held_at: T0 + 7_090_000,
+    }
 }
 
 /// Writes every vector and deletes `.msgpack`/`.json` files the catalogue no longer names.

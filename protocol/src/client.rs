@@ -1,7 +1,9 @@
 //! Messages a client sends. Every one is a request: a map with `type`, an `id` chosen by the
 //! client, and the command's fields. The hub answers each with a `reply` carrying the same `id`.
 
-use crate::types::{Billboard, Millis, NewFlashSale, Product, RequestStatus, Scope};
+use crate::types::{
+    Billboard, BlockedTerm, Campaign, Millis, MuteDuration, NewFlashSale, Product, RequestStatus, Scope,
+};
 use serde::{Deserialize, Serialize};
 
 /// One request frame: `{"type": ..., "id": ..., ...fields}`.
@@ -197,6 +199,101 @@ pub enum Command {
         room: String,
     },
 
+    // ---- moderation (creator, or agency staff with `moderation`) -------------------------
+    /// Change the room's comment rules; absent fields keep their value.
+    SetCommentSettings {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slow_mode_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        links_allowed: Option<bool>,
+    },
+    /// Add terms to the creator's keyword filter (all the creator's rooms); a term already
+    /// there gets the new expiry.
+    AddBlockedTerms {
+        room: String,
+        terms: Vec<BlockedTerm>,
+    },
+    RemoveBlockedTerms {
+        room: String,
+        terms: Vec<String>,
+    },
+    /// Approve (broadcast) or reject a held comment.
+    ReviewComment {
+        room: String,
+        comment_id: u64,
+        approve: bool,
+    },
+    /// Mute an account in the creator's rooms, optionally removing its recent comments here.
+    Mute {
+        room: String,
+        user_id: String,
+        duration: MuteDuration,
+        #[serde(default, deserialize_with = "false_if_null")]
+        remove_comments: bool,
+    },
+    Unmute {
+        room: String,
+        user_id: String,
+    },
+    /// Block an account: out of the creator's rooms now and refused at every later join.
+    Block {
+        room: String,
+        user_id: String,
+    },
+    Unblock {
+        room: String,
+        user_id: String,
+    },
+    /// Hide an account (shadow ban): its comments are seen only by itself and staff.
+    HideUser {
+        room: String,
+        user_id: String,
+    },
+    UnhideUser {
+        room: String,
+        user_id: String,
+    },
+    /// The creator's keyword filter and sanctioned accounts.
+    ListModeration {
+        room: String,
+    },
+
+    // ---- scheduling (creator, or agency staff with `scheduling`) ---------------------------
+    /// Plan a LIVE in the creator's calendar (for agency staff: the creator their token names).
+    CreateLiveEvent {
+        room: String,
+        title: String,
+        starts_at: Millis,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product_set_id: Option<String>,
+    },
+    /// Change a planned LIVE; absent fields keep their value.
+    UpdateLiveEvent {
+        event_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        starts_at: Option<Millis>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product_set_id: Option<String>,
+    },
+    CancelLiveEvent {
+        event_id: String,
+    },
+    /// Creator, or agency staff with `promotions`: attach a campaign banner to a planned LIVE
+    /// (`null` or absent: remove it).
+    SetCampaign {
+        event_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<Campaign>,
+    },
+    /// The creator's planned LIVEs, soonest first.
+    ListLiveEvents {
+        #[serde(default, deserialize_with = "false_if_null")]
+        include_cancelled: bool,
+    },
+
     // ---- Creator Partner Access ----------------------------------------------------------
     /// Agency: ask a creator for a link and/or LIVE Manager access. With `link`, a new link is
     /// requested (bundled with access when `live_access` is true); without it, access for the
@@ -294,6 +391,22 @@ impl Command {
             Command::ActivityFeed { .. } => "activity_feed",
             Command::Dashboard { .. } => "dashboard",
             Command::GetSummary { .. } => "get_summary",
+            Command::SetCommentSettings { .. } => "set_comment_settings",
+            Command::AddBlockedTerms { .. } => "add_blocked_terms",
+            Command::RemoveBlockedTerms { .. } => "remove_blocked_terms",
+            Command::ReviewComment { .. } => "review_comment",
+            Command::Mute { .. } => "mute",
+            Command::Unmute { .. } => "unmute",
+            Command::Block { .. } => "block",
+            Command::Unblock { .. } => "unblock",
+            Command::HideUser { .. } => "hide_user",
+            Command::UnhideUser { .. } => "unhide_user",
+            Command::ListModeration { .. } => "list_moderation",
+            Command::CreateLiveEvent { .. } => "create_live_event",
+            Command::UpdateLiveEvent { .. } => "update_live_event",
+            Command::CancelLiveEvent { .. } => "cancel_live_event",
+            Command::SetCampaign { .. } => "set_campaign",
+            Command::ListLiveEvents { .. } => "list_live_events",
             Command::AccessRequest { .. } => "access_request",
             Command::ListAccessRequests { .. } => "list_access_requests",
             Command::AccessAccept { .. } => "access_accept",
@@ -330,7 +443,18 @@ impl Command {
             | Command::StartFlashSale { room, .. }
             | Command::StartGiveaway { room, .. }
             | Command::ActivityFeed { room, .. }
-            | Command::Dashboard { room } => Some(room),
+            | Command::Dashboard { room }
+            | Command::SetCommentSettings { room, .. }
+            | Command::AddBlockedTerms { room, .. }
+            | Command::RemoveBlockedTerms { room, .. }
+            | Command::ReviewComment { room, .. }
+            | Command::Mute { room, .. }
+            | Command::Unmute { room, .. }
+            | Command::Block { room, .. }
+            | Command::Unblock { room, .. }
+            | Command::HideUser { room, .. }
+            | Command::UnhideUser { room, .. }
+            | Command::ListModeration { room } => Some(room),
             // `get_summary` names a room that may be long gone: the summary's owner is checked by
             // its handler instead.
             _ => None,

@@ -31,6 +31,9 @@ pub enum ErrorCode {
     SoldOut,
     /// A flash-sale claim: the buyer would pass the sale's per-buyer limit.
     LimitReached,
+    /// A moderator muted the sender in this creator's rooms; `retry_after_ms` says when the mute
+    /// ends (absent: at the end of the LIVE).
+    Muted,
 }
 
 impl ErrorCode {
@@ -48,11 +51,12 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::SoldOut => "sold_out",
             ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::Muted => "muted",
         }
     }
 
     /// Every code, for metrics that want a stable label set.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotLive,
@@ -65,6 +69,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::SoldOut,
         ErrorCode::LimitReached,
+        ErrorCode::Muted,
     ];
 }
 

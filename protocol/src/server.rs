@@ -61,6 +61,8 @@ impl Reply {
 }
 
 /// What a successful reply returns, tagged by `kind`.
+// A reply is built once and encoded at once; boxing the snapshot would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReplyResult {
@@ -121,6 +123,19 @@ pub enum ReplyResult {
     /// `ack`: how many notifications changed to read.
     Acked {
         updated: u64,
+    },
+    /// `create_live_event`, `update_live_event`, `cancel_live_event`.
+    LiveEvent {
+        event: LiveEventInfo,
+    },
+    /// `list_live_events`.
+    LiveEvents {
+        items: Vec<LiveEventInfo>,
+    },
+    /// `list_moderation`: the creator's keyword filter and sanctioned accounts now.
+    Moderation {
+        terms: Vec<BlockedTerm>,
+        users: Vec<ModeratedUser>,
     },
     /// `save_product_set`.
     ProductSet {
@@ -271,6 +286,52 @@ pub enum EventBody {
     StaffLeft {
         staff: Operator,
     },
+
+    // ---- moderation ----------------------------------------------------------------------
+    /// Staff-only: a comment was held for review (its author saw it as sent).
+    CommentHeld {
+        comment: HeldComment,
+    },
+    /// Staff-only: a held comment was approved (a `comment` with the same `comment_id` follows)
+    /// or rejected.
+    CommentReviewed {
+        comment_id: u64,
+        approved: bool,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// The room's comment rules changed.
+    CommentSettings {
+        settings: CommentSettings,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// Staff-only: an account was sanctioned or pardoned, or the keyword filter changed, in the
+    /// creator's rooms (sent to each of the creator's live rooms).
+    Moderated {
+        action: ModerationAction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Millis>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        terms: Vec<String>,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<Operator>,
+    },
+    /// The campaign banner of the room's LIVE event was shown (its window opened) or hidden.
+    Campaign {
+        action: CampaignAction,
+        campaign: Campaign,
+    },
+    /// To one connection only, not kept: it was removed from the room (`reason`: `blocked`) and
+    /// receives nothing more from it.
+    Removed {
+        reason: String,
+    },
     /// The shopping bag changed: the whole new bag, with its new version.
     Bag {
         action: BagAction,
@@ -350,6 +411,12 @@ impl EventBody {
             EventBody::ViewerCount { .. } => "viewer_count",
             EventBody::StaffJoined { .. } => "staff_joined",
             EventBody::StaffLeft { .. } => "staff_left",
+            EventBody::CommentHeld { .. } => "comment_held",
+            EventBody::CommentReviewed { .. } => "comment_reviewed",
+            EventBody::CommentSettings { .. } => "comment_settings",
+            EventBody::Moderated { .. } => "moderated",
+            EventBody::Removed { .. } => "removed",
+            EventBody::Campaign { .. } => "campaign",
             EventBody::Bag { .. } => "bag",
             EventBody::FlashSale { .. } => "flash_sale",
             EventBody::FlashSaleStock { .. } => "flash_sale_stock",
@@ -386,6 +453,9 @@ impl EventBody {
                 | EventBody::StaffLeft { .. }
                 | EventBody::FeedItem { .. }
                 | EventBody::Dashboard { .. }
+                | EventBody::CommentHeld { .. }
+                | EventBody::CommentReviewed { .. }
+                | EventBody::Moderated { .. }
         )
     }
 
@@ -399,6 +469,7 @@ impl EventBody {
                 | EventBody::LikeCount { .. }
                 | EventBody::FeedItem { .. }
                 | EventBody::Dashboard { .. }
+                | EventBody::Removed { .. }
         )
     }
 
@@ -424,7 +495,8 @@ impl EventBody {
             | EventBody::Billboard { operator, .. }
             | EventBody::Bag { operator, .. }
             | EventBody::FlashSale { operator, .. }
-            | EventBody::GiveawayStarted { operator, .. } => *operator = None,
+            | EventBody::GiveawayStarted { operator, .. }
+            | EventBody::CommentSettings { operator, .. } => *operator = None,
             _ => {}
         }
         public
@@ -440,6 +512,7 @@ impl EventBody {
                 | EventBody::Bag { operator: Some(_), .. }
                 | EventBody::FlashSale { operator: Some(_), .. }
                 | EventBody::GiveawayStarted { operator: Some(_), .. }
+                | EventBody::CommentSettings { operator: Some(_), .. }
         )
     }
 }

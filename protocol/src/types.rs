@@ -120,6 +120,17 @@ pub struct Snapshot {
     /// Likes so far (absent while zero).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub likes: u64,
+    // ---- moderation and scheduling ----
+    /// The room's comment rules, when they differ from the defaults (no slow mode, no links).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_settings: Option<CommentSettings>,
+    /// Comments held for review, oldest first; only for creator and agency members, and only
+    /// when there are some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Vec<HeldComment>>,
+    /// The campaign banner shown now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<Campaign>,
 }
 
 /// A capability an agency may be granted in a creator's rooms.
@@ -261,7 +272,8 @@ pub struct GrantInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationInfo {
     pub notification_id: u64,
-    /// To creators: `access_requested`, `live_scheduled`, `staff_joined`, `staff_left`,
+    /// To creators: `access_requested`, `live_scheduled`, `live_event_created`,
+    /// `live_event_updated`, `live_event_cancelled`, `live_reminder`, `staff_joined`, `staff_left`,
     /// `room_reclaimed`, and `access_revoked`/`unlinked` when the agency ends the link. To
     /// agencies: `access_granted`, `link_accepted`, `access_declined`, `link_declined`,
     /// `access_revoked`/`unlinked` when the creator ends the link, `access_suspended`,
@@ -575,4 +587,177 @@ pub struct LiveSummary {
     pub totals: DashboardData,
     /// Oldest first; at most `dashboard_max_minutes` (the oldest are dropped past it).
     pub minutes: Vec<MinutePoint>,
+}
+
+// ---- moderation ------------------------------------------------------------------------------
+
+/// A room's comment rules, set by the creator or agency staff with `moderation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentSettings {
+    /// Slow mode: the least time between two comments of one viewer, in ms (0: off). The
+    /// creator and agency staff are exempt.
+    pub slow_mode_ms: u64,
+    /// Whether viewers' comments may contain links; when not, a comment with one is held for
+    /// review.
+    pub links_allowed: bool,
+}
+
+/// Why a comment was held for review instead of being shown to the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldReason {
+    /// It hits one of the creator's blocked terms.
+    Keyword,
+    /// A link, in a room where links are not allowed.
+    Link,
+    /// The same text as the author's recent comments.
+    Repeated,
+    /// Too many comments from the author in a short time, or one character repeated at length.
+    Flood,
+    /// The author is hidden (shadow-banned) in the creator's rooms.
+    HiddenUser,
+}
+
+/// A comment waiting for a moderator's decision. Its author saw it as sent; nobody else sees
+/// it unless it is approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldComment {
+    pub comment_id: u64,
+    pub author: Actor,
+    pub text: String,
+    pub reason: HoldReason,
+    pub held_at: Millis,
+}
+
+/// How long a mute lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MuteDuration {
+    #[serde(rename = "10s")]
+    Secs10,
+    #[serde(rename = "1m")]
+    Min1,
+    #[serde(rename = "5m")]
+    Min5,
+    #[serde(rename = "10m")]
+    Min10,
+    #[serde(rename = "30m")]
+    Min30,
+    #[serde(rename = "24h")]
+    Hours24,
+    /// Until the LIVE the mute was given in ends.
+    #[serde(rename = "live")]
+    RestOfLive,
+}
+
+impl MuteDuration {
+    /// The length in ms; `None` for the rest of the LIVE.
+    pub fn millis(self) -> Option<Millis> {
+        let s = 1000;
+        match self {
+            MuteDuration::Secs10 => Some(10 * s),
+            MuteDuration::Min1 => Some(60 * s),
+            MuteDuration::Min5 => Some(300 * s),
+            MuteDuration::Min10 => Some(600 * s),
+            MuteDuration::Min30 => Some(1800 * s),
+            MuteDuration::Hours24 => Some(86_400 * s),
+            MuteDuration::RestOfLive => None,
+        }
+    }
+}
+
+/// A term of the creator's keyword filter. `*` matches any run of letters and digits; matching
+/// ignores case, accents, zero-width characters and common look-alike letters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedTerm {
+    pub term: String,
+    /// When the term stops applying by itself; absent: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+}
+
+/// What a moderator did to an account in the creator's rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sanction {
+    /// May not comment until `until` (or the end of `room`'s LIVE).
+    Muted,
+    /// Removed from the creator's rooms and refused at every join.
+    Blocked,
+    /// Shadow-banned: its comments are seen only by itself and staff.
+    Hidden,
+}
+
+/// One sanction on one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeratedUser {
+    pub user_id: String,
+    pub sanction: Sanction,
+    /// When a mute ends; absent for a mute for the rest of a LIVE and for blocks and hides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Millis>,
+    /// The room whose LIVE a "rest of the LIVE" mute lasts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    pub since: Millis,
+}
+
+/// What a `moderated` event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModerationAction {
+    Muted,
+    Unmuted,
+    Blocked,
+    Unblocked,
+    Hidden,
+    Unhidden,
+    TermsAdded,
+    TermsRemoved,
+}
+
+// ---- scheduling and campaigns ----------------------------------------------------------------
+
+/// A campaign banner attached to a LIVE event: shown to the room's viewers while its window is
+/// open (on the hub's clock) and the room is live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_url: Option<String>,
+    pub starts_at: Millis,
+    /// After `starts_at`.
+    pub ends_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveEventStatus {
+    Scheduled,
+    Cancelled,
+}
+
+/// A planned LIVE in the creator's calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveEventInfo {
+    pub event_id: String,
+    pub creator_id: String,
+    /// The room the LIVE will take place in.
+    pub room: String,
+    pub title: String,
+    pub starts_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_set_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<Campaign>,
+    pub status: LiveEventStatus,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Whether a `campaign` event shows or hides a banner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignAction {
+    Shown,
+    Hidden,
 }

@@ -160,6 +160,9 @@ fn result_kind(result: &ReplyResult) -> &'static str {
         ReplyResult::Feed { .. } => "feed",
         ReplyResult::Dashboard { .. } => "dashboard",
         ReplyResult::Summary { .. } => "summary",
+        ReplyResult::Moderation { .. } => "moderation",
+        ReplyResult::LiveEvent { .. } => "live_event",
+        ReplyResult::LiveEvents { .. } => "live_events",
     }
 }
 
@@ -220,7 +223,7 @@ fn every_message_kind_has_a_vector() {
     assert_eq!(missing(results, &coverage.results), Vec::<String>::new(), "reply results without a vector");
 
     // Events that can name an operator need both forms: as staff see them and as viewers do.
-    for name in ["comment", "comment_deleted", "billboard", "giveaway_started"] {
+    for name in ["comment", "comment_deleted", "billboard", "giveaway_started", "comment_settings", "bag"] {
         assert!(coverage.events_with_operator.contains(name), "no {name} vector with an operator");
         assert!(coverage.events_without_operator.contains(name), "no {name} vector without an operator");
     }

@@ -30,6 +30,8 @@ use crate::partner::grants::Access;
 use crate::partner::inboxes::user_inbox;
 use crate::partner::Partner;
 use crate::policy::{self, Allow, Target};
+use crate::rooms::features::moderation::{self, Moderation};
+use crate::rooms::features::schedule;
 use crate::rooms::features::{self, Answer, Ctx, Notice, Outcome};
 use crate::rooms::{Room, Rooms};
 use crate::store::NewAudit;
@@ -46,6 +48,9 @@ pub struct Services {
     pub rooms: Arc<Rooms>,
     pub partner: Arc<Partner>,
     pub metrics: Arc<Metrics>,
+    /// The creators' moderation rules (keyword filters, sanctions) and the comment pipeline's
+    /// traffic.
+    pub moderation: Arc<Moderation>,
 }
 
 /// An authenticated connection, as the command layer knows it.
@@ -76,8 +81,10 @@ pub async fn dispatch(services: &Services, caller: &mut Caller, id: u64, command
     }
     let limited = matches!(&outcome, Err(e) if e.code == ErrorCode::RateLimited);
     // A partner operation that succeeded wrote its audit row in its own transaction.
-    let audited_with_change =
-        outcome.is_ok() && matches!(command, Command::AccessRequest { .. } | Command::Unlink { .. });
+    let audited_with_change = outcome.is_ok()
+        && (matches!(command, Command::AccessRequest { .. } | Command::Unlink { .. })
+            || moderation::commands::audits_itself(&command)
+            || schedule::commands::audits_itself(&command));
     if caller.identity.role == Role::Agency && policy::rule_for(&command).audited && !limited && !audited_with_change {
         audit(services, &caller.identity, &command, room.as_deref(), &outcome).await;
     }
@@ -149,6 +156,7 @@ async fn run(
                     joined: &mut caller.joined,
                     max_rooms: services.config.max_rooms_per_connection,
                     rooms: &services.rooms,
+                    moderation: &services.moderation,
                 };
                 let Outcome { answer, notice } = features::handle(&mut ctx, room.clone(), command)?;
                 if let Some(notice) = notice {
@@ -156,11 +164,27 @@ async fn run(
                 }
                 Ok(answer)
             }
+            command if moderation::commands::is_command(command) => {
+                let room = room.clone().ok_or_else(|| HubError::not_found("no such room"))?;
+                moderation::commands::handle(&services.moderation, &caller.identity, room, command)
+                    .await
+                    .map(Answer::Reply)
+            }
+            command if schedule::commands::is_command(command) => {
+                let (store, now) = (&services.partner.store, services.config.clock.now_ms());
+                let settings = schedule_settings(&services.config);
+                schedule::commands::handle(store, settings, now, &caller.identity, command).await.map(Answer::Reply)
+            }
             command => partner::handle(services, &caller.identity, command).await.map(Answer::Reply),
         }
     }
     .await;
     (result, room)
+}
+
+/// The scheduler's settings, from the config.
+pub fn schedule_settings(config: &Config) -> schedule::Settings {
+    schedule::Settings { reminder_ms: config.live_reminder_ms, max_events: config.max_live_events }
 }
 
 /// The creator whose rules apply: the room's, or — for commands that create a room — the

@@ -85,7 +85,7 @@ impl IntoResponse for ApiError {
         let status = match self.0.code {
             ErrorCode::Invalid => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::Muted => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict | ErrorCode::NotLive | ErrorCode::SoldOut | ErrorCode::LimitReached => {
                 StatusCode::CONFLICT

@@ -76,6 +76,11 @@ impl Inboxes {
         }
     }
 
+    /// The open connections of `inbox` (a user's: every connection that user has open).
+    pub fn connections(&self, inbox: &str) -> Vec<Outbox> {
+        self.open.get(inbox).map(|members| members.iter().map(|m| m.outbox.clone()).collect()).unwrap_or_default()
+    }
+
     /// Push committed notifications to their inboxes' open connections, in the order given.
     pub fn deliver_all(&self, notified: &[Notified]) {
         for n in notified {

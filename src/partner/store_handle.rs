@@ -151,6 +151,9 @@ pub fn store_error(error: StoreError) -> HubError {
             tracing::error!(%error, "store failure");
             HubError::internal(INTERNAL)
         }
+        stagehand_protocol::ErrorCode::Unavailable if matches!(error, StoreError::Full(_)) => {
+            HubError::unavailable(error.to_string())
+        }
         stagehand_protocol::ErrorCode::Unavailable => {
             tracing::warn!(%error, "store busy");
             HubError::unavailable("the store is busy; retry later")

@@ -452,6 +452,10 @@ impl Room {
             flash_sale: state.flash_sale.clone(),
             giveaway: state.giveaway.open.as_ref().map(|open| open.info.clone()),
             likes: self.side.likes(),
+            comment_settings: (state.moderation.settings != Default::default()).then_some(state.moderation.settings),
+            held: (staff_view && !state.moderation.held.is_empty())
+                .then(|| state.moderation.held.iter().cloned().collect()),
+            campaign: state.campaign.clone(),
         }
     }
 

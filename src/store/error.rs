@@ -29,6 +29,9 @@ pub enum StoreError {
     /// A flash-sale claim past the sale's per-buyer limit.
     #[error("{0}")]
     LimitReached(String),
+    /// A per-owner limit on rows (for example scheduled LIVE events per creator) is reached.
+    #[error("{0}")]
+    Full(String),
     /// The database was written by a newer build; opening it could corrupt data that build relies on.
     #[error("database schema version {found} is newer than this build supports ({supported}); run a newer stagehand")]
     SchemaTooNew {
@@ -66,6 +69,7 @@ impl StoreError {
             StoreError::Forbidden(_) => ErrorCode::Forbidden,
             StoreError::SoldOut { .. } => ErrorCode::SoldOut,
             StoreError::LimitReached(_) => ErrorCode::LimitReached,
+            StoreError::Full(_) => ErrorCode::Unavailable,
             // Another process held the write lock past the busy timeout: worth a retry, not a bug.
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
                 if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>

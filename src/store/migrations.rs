@@ -163,6 +163,44 @@ CREATE TABLE live_summaries (
 );
 CREATE INDEX live_summaries_room ON live_summaries (room, ended_at);
 "#,
+    // 5: moderation and scheduling. Each creator's keyword filter and the accounts sanctioned in
+    // its rooms (see `moderation`); each creator's planned LIVE events (see `scheduling`).
+    r#"
+CREATE TABLE blocked_terms (
+    creator_id TEXT NOT NULL,
+    term TEXT NOT NULL,
+    expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (creator_id, term)
+) WITHOUT ROWID;
+CREATE TABLE sanctions (
+    creator_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    sanction TEXT NOT NULL CHECK (sanction IN ('muted', 'blocked', 'hidden')),
+    until INTEGER,
+    room TEXT,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (creator_id, user_id, sanction)
+) WITHOUT ROWID;
+CREATE TABLE live_events (
+    id INTEGER PRIMARY KEY,
+    creator_id TEXT NOT NULL,
+    room TEXT NOT NULL,
+    title TEXT NOT NULL,
+    starts_at INTEGER NOT NULL,
+    product_set_id TEXT,
+    campaign TEXT,
+    campaign_starts_at INTEGER,
+    campaign_ends_at INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('scheduled', 'cancelled')),
+    reminded INTEGER NOT NULL DEFAULT 0 CHECK (reminded IN (0, 1)),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX live_events_creator ON live_events (creator_id, starts_at);
+CREATE INDEX live_events_due ON live_events (starts_at) WHERE status = 'scheduled' AND reminded = 0;
+CREATE INDEX live_events_campaigns ON live_events (campaign_ends_at) WHERE status = 'scheduled' AND campaign IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes: the number of known migrations.

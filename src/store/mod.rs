@@ -17,6 +17,8 @@
 //! - `queries`: filtered lists and the lookups the transitions use;
 //! - `inbox`: notifications and the audit trail;
 //! - [`commerce`]: product sets, flash sales and their claims (the stock authority);
+//! - `moderation`: the creators' keyword filters and sanctioned accounts;
+//! - `scheduling`: the creators' planned LIVE events and their campaigns;
 //! - `retention`: pruning old audit rows and read notifications;
 //! - `summaries`: LIVE summaries, written when a LIVE ends;
 //! - `rows`: row mapping, id format, and expiry applied on read;
@@ -31,9 +33,11 @@ pub mod error;
 mod inbox;
 mod migrations;
 pub mod model;
+mod moderation;
 mod queries;
 mod retention;
 mod rows;
+mod scheduling;
 pub mod sqlite;
 mod summaries;
 mod tx;
@@ -48,7 +52,9 @@ use stagehand_protocol::types::{
 pub use error::StoreError;
 pub use inbox::MAX_PAGE;
 pub use model::{AuditPage, Decision, GrantFilter, LinkFilter, NewAudit, NewRequest, Party, RequestFilter, Unlinked};
+pub use moderation::ModerationRows;
 pub use retention::{Pruned, Retention};
+pub use scheduling::{LiveEventChange, NewLiveEvent};
 pub use sqlite::{SqliteStore, DB_FILE};
 pub use tx::{Notified, Tx, Written};
 

@@ -77,6 +77,15 @@ impl SqliteStore {
     }
 
     /// The database file.
+    /// Every creator's blocked terms and sanctions that still apply at `now` (read once at
+    /// start, on the writable connection: the ones that no longer apply are deleted).
+    pub fn moderation_rules(
+        &self,
+        now: stagehand_protocol::types::Millis,
+    ) -> Result<super::ModerationRows, StoreError> {
+        super::moderation::load(&self.conn(), now)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -154,6 +154,103 @@ impl<'a> Tx<'a> {
         super::summaries::save(self.tx, summary)
     }
 
+    /// Adds or replaces `creator_id`'s blocked terms.
+    pub fn put_blocked_terms(
+        &self,
+        creator_id: &str,
+        terms: &[stagehand_protocol::types::BlockedTerm],
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        super::moderation::put_terms(self.tx, creator_id, terms, now)
+    }
+
+    /// Removes blocked terms; returns how many were there.
+    pub fn remove_blocked_terms(&self, creator_id: &str, terms: &[String]) -> Result<usize, StoreError> {
+        super::moderation::remove_terms(self.tx, creator_id, terms)
+    }
+
+    /// Adds or replaces a sanction of `creator_id` on an account.
+    pub fn put_sanction(
+        &self,
+        creator_id: &str,
+        user: &stagehand_protocol::types::ModeratedUser,
+    ) -> Result<(), StoreError> {
+        super::moderation::put_sanction(self.tx, creator_id, user)
+    }
+
+    /// Lifts a sanction; returns whether it was there.
+    pub fn remove_sanction(
+        &self,
+        creator_id: &str,
+        user_id: &str,
+        sanction: stagehand_protocol::types::Sanction,
+    ) -> Result<bool, StoreError> {
+        super::moderation::remove_sanction(self.tx, creator_id, user_id, sanction)
+    }
+
+    /// Plans a LIVE event (`lev_<n>`).
+    pub fn create_live_event(
+        &self,
+        new: super::NewLiveEvent,
+        now: Millis,
+    ) -> Result<stagehand_protocol::types::LiveEventInfo, StoreError> {
+        super::scheduling::create(self.tx, new, now)
+    }
+
+    /// Changes `creator_id`'s scheduled event (`NotFound`; `Conflict` once cancelled).
+    pub fn update_live_event(
+        &self,
+        event_id: &str,
+        creator_id: &str,
+        change: super::LiveEventChange,
+        now: Millis,
+    ) -> Result<stagehand_protocol::types::LiveEventInfo, StoreError> {
+        super::scheduling::update(self.tx, event_id, creator_id, change, now)
+    }
+
+    /// Cancels `creator_id`'s scheduled event (`NotFound`; `Conflict` if already cancelled).
+    pub fn cancel_live_event(
+        &self,
+        event_id: &str,
+        creator_id: &str,
+        now: Millis,
+    ) -> Result<stagehand_protocol::types::LiveEventInfo, StoreError> {
+        super::scheduling::cancel(self.tx, event_id, creator_id, now)
+    }
+
+    /// `creator_id`'s events, soonest first.
+    pub fn live_events(
+        &self,
+        creator_id: &str,
+        include_cancelled: bool,
+        limit: u32,
+    ) -> Result<Vec<stagehand_protocol::types::LiveEventInfo>, StoreError> {
+        super::scheduling::list(self.tx, creator_id, include_cancelled, limit)
+    }
+
+    /// How many scheduled events `creator_id` has.
+    pub fn scheduled_live_events(&self, creator_id: &str) -> Result<u64, StoreError> {
+        super::scheduling::count_scheduled(self.tx, creator_id)
+    }
+
+    /// Scheduled events starting by `until` whose reminder is still due, now marked reminded.
+    pub fn take_due_live_events(
+        &self,
+        until: Millis,
+        limit: u32,
+    ) -> Result<Vec<stagehand_protocol::types::LiveEventInfo>, StoreError> {
+        super::scheduling::take_due(self.tx, until, limit)
+    }
+
+    /// The rooms and campaigns whose window is open at `now`.
+    pub fn open_campaigns(
+        &self,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<(String, stagehand_protocol::types::Campaign)>, StoreError> {
+        super::scheduling::open_campaigns(self.tx, now, limit)
+    }
+
     /// Removes the audit rows and read notifications `retention` no longer keeps as of `now`.
     pub fn prune(&self, retention: &Retention, now: Millis) -> Result<Pruned, StoreError> {
         retention::prune(self.tx, retention, now)

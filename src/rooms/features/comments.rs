@@ -1,32 +1,53 @@
-//! Comments: posting in a live room, and deleting recent ones (moderation).
+//! Comments: posting in a live room through the moderation pipeline, and deleting recent ones.
+//!
+//! A comment passes [`pipeline::STEPS`](super::moderation::pipeline::STEPS) first. Published, it is
+//! a `comment` event to everyone. Held for review (keyword, link, spam, hidden author), it is a
+//! staff-only `comment_held` event, and its author's connection alone gets the `comment` event, with
+//! the same reply as a published one: the author sees it as sent (shadow-hide). Approved later, it
+//! is published with the same `comment_id`.
+//!
+//! Comment ids are the room's own counter (the fold of `comment` and `comment_held` events), so a
+//! held comment keeps its id when it is approved.
 
 use super::lifecycle::require_live;
+use super::moderation::commands::tell;
+use super::moderation::pipeline::{self, Submission, Verdict};
 use super::{Ctx, Outcome};
 use crate::error::{HubError, HubResult};
 use crate::rooms::Room;
 use stagehand_protocol::server::{EventBody, ReplyResult};
+use stagehand_protocol::types::{HeldComment, Role};
 use std::collections::VecDeque;
 
-/// Longest comment, in characters.
-pub const MAX_COMMENT_CHARS: usize = 500;
-/// How many recent comment ids a room remembers so moderators can delete them.
+pub use super::moderation::pipeline::MAX_COMMENT_CHARS;
+/// How many recent comments a room remembers so moderators can delete them.
 pub const RECENT_COMMENTS: usize = 1024;
 
-/// The comments slice: ids of recent comments that can still be deleted, oldest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The comments slice: recent comments that can still be deleted (id and author id), oldest
+/// first, and the id the next comment takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
-    pub recent: VecDeque<u64>,
+    pub recent: VecDeque<(u64, String)>,
+    pub next_id: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State { recent: VecDeque::new(), next_id: 1 }
+    }
 }
 
 pub fn apply(state: &mut State, body: &EventBody) {
     match body {
-        EventBody::Comment { comment_id, .. } => {
+        EventBody::Comment { comment_id, author, .. } => {
             if state.recent.len() == RECENT_COMMENTS {
                 state.recent.pop_front();
             }
-            state.recent.push_back(*comment_id);
+            state.recent.push_back((*comment_id, author.id.clone()));
+            state.next_id = state.next_id.max(comment_id + 1);
         }
-        EventBody::CommentDeleted { comment_id, .. } => state.recent.retain(|id| id != comment_id),
+        EventBody::CommentHeld { comment } => state.next_id = state.next_id.max(comment.comment_id + 1),
+        EventBody::CommentDeleted { comment_id, .. } => state.recent.retain(|(id, _)| id != comment_id),
         _ => {}
     }
 }
@@ -34,22 +55,37 @@ pub fn apply(state: &mut State, body: &EventBody) {
 /// `comment`: post in a live room (membership is checked by the policy table).
 pub fn post(ctx: &mut Ctx<'_>, room: &Room, text: &str) -> HubResult<Outcome> {
     let text = text.trim();
-    if text.is_empty() || text.chars().count() > MAX_COMMENT_CHARS {
-        return Err(HubError::invalid(format!("comments are 1–{MAX_COMMENT_CHARS} characters")));
-    }
     let (author, operator) = ctx.acting_as(room);
+    let staff = ctx.identity.role == Role::Agency || ctx.identity.user.id == room.creator.id;
+    let now = ctx.rooms.now_ms();
     let op = room.op();
-    op.read(require_live)?;
-    // A comment's id is the seq of its event, which the broker gives; the body names it too, so
-    // it is set to the seq the event will take (the operation lock keeps that exact).
-    let comment_id = op.position().seq + 1;
-    let event = op.publish(EventBody::Comment { comment_id, author, text: text.to_string(), operator });
-    debug_assert_eq!(event.seq, comment_id);
-    // Engagement hooks, after the comment is public: a giveaway entry's live count, and the
-    // dashboard's comment counter.
-    super::giveaway::on_comment(room, &op);
-    super::dashboard::on_comment(room, event.ts);
-    Ok(Outcome::reply(ReplyResult::Comment { comment_id, seq: event.seq }))
+    let (settings, comment_id) = op.read(|s| require_live(s).map(|_| (s.moderation.settings, s.comments.next_id)))?;
+    let submission = Submission {
+        room: &room.id,
+        creator_id: &room.creator.id,
+        author: &ctx.identity.user,
+        staff,
+        text,
+        settings,
+        now,
+    };
+    let text = text.to_string();
+    match pipeline::screen(ctx.moderation, &submission)? {
+        Verdict::Publish => {
+            let event = op.publish(EventBody::Comment { comment_id, author, text, operator });
+            // Engagement hooks, after the comment is public: a giveaway entry's live count, and
+            // the dashboard's comment counter.
+            super::giveaway::on_comment(room, &op);
+            super::dashboard::on_comment(room, event.ts);
+            Ok(Outcome::reply(ReplyResult::Comment { comment_id, seq: event.seq }))
+        }
+        Verdict::Hold(reason) => {
+            let comment = HeldComment { comment_id, author: author.clone(), text: text.clone(), reason, held_at: now };
+            op.publish(EventBody::CommentHeld { comment });
+            tell(room, ctx.outbox, EventBody::Comment { comment_id, author, text, operator }, now);
+            Ok(Outcome::reply(ReplyResult::Comment { comment_id, seq: op.position().seq }))
+        }
+    }
 }
 
 /// `delete_comment`: remove one of the room's recent comments.
@@ -58,7 +94,7 @@ pub fn delete(ctx: &mut Ctx<'_>, room: &Room, comment_id: u64) -> HubResult<Outc
     let op = room.op();
     op.read(|state| {
         require_live(state)?;
-        match state.comments.recent.contains(&comment_id) {
+        match state.comments.recent.iter().any(|(id, _)| *id == comment_id) {
             true => Ok(()),
             false => Err(HubError::not_found(format!("no recent comment {comment_id}"))),
         }

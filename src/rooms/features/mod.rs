@@ -5,7 +5,11 @@
 //!
 //! - `lifecycle.rs`: start, end and schedule a LIVE;
 //! - `presence.rs`: join (with recovery) and leave; agency staff present;
-//! - `comments.rs`: comments and deleting them;
+//! - `comments.rs`: comments (through the moderation pipeline) and deleting them;
+//! - `moderation/`: the comment pipeline, keyword filter, slow mode, review of held comments,
+//!   mutes, blocks and hidden users (its commands are async: they write the store first);
+//! - `schedule/`: the creator's planned LIVE events, reminders, and the campaign banner a room
+//!   shows while its window is open;
 //! - `billboard.rs`: the billboard shown over the stream;
 //! - `backend.rs`: orders and activity published by the platform backend;
 //! - `bag.rs`: the shopping bag (versioned; a set loads into it);
@@ -27,7 +31,9 @@ pub mod dashboard;
 pub mod flash_sale;
 pub mod giveaway;
 pub mod lifecycle;
+pub mod moderation;
 pub mod presence;
+pub mod schedule;
 
 use super::{Room, Rooms};
 use crate::auth::Identity;
@@ -50,6 +56,8 @@ pub struct RoomState {
     pub bag: bag::State,
     pub flash_sale: flash_sale::State,
     pub giveaway: giveaway::State,
+    pub moderation: moderation::State,
+    pub campaign: schedule::State,
 }
 
 impl RoomState {
@@ -62,6 +70,8 @@ impl RoomState {
             bag: bag::State::default(),
             flash_sale: flash_sale::State::default(),
             giveaway: giveaway::State::default(),
+            moderation: moderation::State::default(),
+            campaign: schedule::State::default(),
         }
     }
 
@@ -74,6 +84,8 @@ impl RoomState {
         bag::apply(&mut self.bag, &event.body);
         flash_sale::apply(&mut self.flash_sale, &event.body);
         giveaway::apply(&mut self.giveaway, event);
+        moderation::apply(&mut self.moderation, &event.body);
+        schedule::apply(&mut self.campaign, &event.body);
     }
 }
 
@@ -107,6 +119,8 @@ pub struct Ctx<'a> {
     pub joined: &'a mut Vec<Arc<Room>>,
     pub max_rooms: usize,
     pub rooms: &'a Rooms,
+    /// The creators' moderation rules and the rooms' comment traffic.
+    pub moderation: &'a moderation::Moderation,
 }
 
 impl Ctx<'_> {

@@ -57,6 +57,13 @@ pub fn check_room_limit(ctx: &mut Ctx<'_>, room: Option<&Arc<Room>>) -> HubResul
 /// events, then live ones. Agency staff joining for the first time on this connection announce
 /// `staff_joined` after their snapshot.
 pub fn join(ctx: &mut Ctx<'_>, room: &Arc<Room>, since: Option<&Since>) -> HubResult<Outcome> {
+    let user = &ctx.identity.user.id;
+    if ctx.identity.role != Role::Agency
+        && *user != room.creator.id
+        && ctx.moderation.is_blocked(&room.creator.id, user)
+    {
+        return Err(HubError::forbidden("blocked by the creator"));
+    }
     check_room_limit(ctx, Some(room))?;
     let audience = audience(ctx, room);
     let operator = ctx.identity.operator();
