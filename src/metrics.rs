@@ -25,6 +25,7 @@ const EVENT_IN_TYPES: &[&str] = &[
     // Requests (`Command::name`).
     "connect",
     "ping",
+    "refresh",
     "join",
     "leave",
     "comment",
