@@ -14,6 +14,9 @@
 //!   ungranted agency) and the format (bit 7: JSON); the rest is the frame. No input panics, and
 //!   a reply carries the request's id.
 
+// Each fuzz target uses one of the two checks.
+#![allow(dead_code)]
+
 use stagehand::auth::{AgencyClaim, Identity};
 use stagehand::commands::{self, Caller};
 use stagehand::delivery::outbox::{Frame, Outbox, Shared};
