@@ -108,6 +108,9 @@ pub struct Config {
     pub connection_rate: f64,
     #[arg(long, env = "STAGEHAND_CONNECTION_BURST", default_value_t = 200)]
     pub connection_burst: u32,
+    /// Largest `/api/v1` request body, bytes (413 `too_large` beyond).
+    #[arg(long, env = "STAGEHAND_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
     /// Wrong API keys per second per client address, and the burst allowed; beyond it every
     /// `/api/v1` request from that address gets 429 until the budget refills.
     #[arg(long, env = "STAGEHAND_API_KEY_FAILURE_RATE", default_value_t = 0.1)]
