@@ -411,3 +411,18 @@ async fn bodies_over_max_body_bytes_get_413() {
     assert_eq!((status, error["error"]["code"].as_str()), (413, Some("too_large")));
     bystander.sees_every_event(&hub, 2).await;
 }
+
+/// A creator creating rooms in a loop stops at `max_rooms_per_creator` (503 `unavailable`,
+/// counted), and the bystander's room is not affected.
+#[tokio::test]
+async fn a_creator_cannot_create_rooms_past_its_limit() {
+    let hub = start_with(|c| c.max_rooms_per_creator = 3).await;
+    let mut bystander = Bystander::join(&hub).await;
+    let spec = serde_json::json!({"creator_id": "hoarder", "creator_name": "H", "title": "T"});
+    for i in 0..20 {
+        let (status, _) = hub.api_put(&format!("/api/v1/rooms/hoard-{i}"), spec.clone()).await;
+        assert_eq!(status, if i < 3 { 200 } else { 503 }, "room {i}");
+    }
+    bystander.sees_every_event(&hub, 2).await;
+    assert_eq!(tripped(&hub.metrics().await, "rooms_per_creator"), 17);
+}
