@@ -1,12 +1,20 @@
-//! Tokens: verifying the platform's HS256 JWTs into an [`Identity`], and signing them (for
+//! Tokens: verifying the platform's JWTs into an [`Identity`], and signing HS256 ones (for
 //! `stagehand token` and tests).
+//!
+//! Besides HS256 (a secret shared with the platform, which could also mint tokens), the hub
+//! accepts asymmetric tokens — RS256/384/512, PS256/384/512, ES256/384, EdDSA — verified with a
+//! public key from `jwt_public_key_file` (PEM) or `jwks_file` (a JWKS; a token's `kid` picks the
+//! key), so a hub need hold no key that can mint tokens. The accepted algorithms are pinned
+//! (`jwt_algorithms`): a token whose header names another one is refused before any key is tried,
+//! so a public key can never be used as an HMAC secret (algorithm confusion) and `none` never
+//! passes.
 //!
 //! Expiry is checked here against the hub's clock (not jsonwebtoken's reading of the system
 //! time), with one rule for connecting and for staying connected: a token is good until its
 //! `exp` plus the leeway ([`Identity::valid_until`]). It is refused at or after that instant, and
 //! a connection that presented it is closed at that instant.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
 use stagehand_protocol::types::{Actor, Millis, Operator, Role};
 use stagehand_protocol::{Claims, CloseCode};
 
@@ -58,40 +66,126 @@ impl TokenError {
     }
 }
 
-/// The shared secret, ready to verify and sign.
+/// A public key and the key id (`kid`) it was published under, if any.
+struct PublicKey {
+    kid: Option<String>,
+    key: DecodingKey,
+}
+
+/// The keys tokens are verified with, ready to verify (and to sign HS256 ones).
 pub struct TokenKeys {
-    decoding: DecodingKey,
+    secret: DecodingKey,
     encoding: EncodingKey,
-    validation: Validation,
+    public: Vec<PublicKey>,
+    /// The algorithms a token's header may name (`jwt_algorithms`).
+    algorithms: Vec<Algorithm>,
     /// Clock skew tolerated past `exp`.
     leeway_ms: Millis,
 }
 
 impl TokenKeys {
-    /// `leeway_secs` tolerates clock skew between the platform backend and the hub.
+    /// HS256 with `secret` only. `leeway_secs` tolerates clock skew between the platform backend
+    /// and the hub.
     pub fn new(secret: &str, leeway_secs: u64) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        // `exp` must be there, but it is compared with the hub's clock in `verify`.
-        validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
         TokenKeys {
-            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            secret: DecodingKey::from_secret(secret.as_bytes()),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
-            validation,
+            public: Vec::new(),
+            algorithms: vec![Algorithm::HS256],
             leeway_ms: leeway_secs.saturating_mul(1000),
         }
     }
 
-    /// Check `token`'s signature and claims, and that it is still good at `now_ms` (the hub's
-    /// clock): before its `exp` plus the leeway.
+    /// The keys and pinned algorithms `config` names: `jwt_secret` (used only if `HS256` is among
+    /// `jwt_algorithms`), `jwt_public_key_file` and `jwks_file`.
+    pub fn from_config(config: &crate::Config) -> Result<Self, String> {
+        let mut keys = TokenKeys::new(&config.jwt_secret, config.jwt_leeway_secs);
+        keys.algorithms = config
+            .jwt_algorithms
+            .iter()
+            .map(|name| name.trim().parse::<Algorithm>().map_err(|_| format!("unknown JWT algorithm {name:?}")))
+            .collect::<Result<_, _>>()?;
+        if keys.algorithms.is_empty() {
+            return Err("jwt_algorithms is empty".into());
+        }
+        if let Some(path) = &config.jwt_public_key_file {
+            let pem = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let key = DecodingKey::from_rsa_pem(&pem)
+                .or_else(|_| DecodingKey::from_ec_pem(&pem))
+                .or_else(|_| DecodingKey::from_ed_pem(&pem))
+                .map_err(|e| format!("{}: not an RSA, EC or Ed25519 public key: {e}", path.display()))?;
+            keys.public.push(PublicKey { kid: None, key });
+        }
+        if let Some(path) = &config.jwks_file {
+            let text = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let set: jsonwebtoken::jwk::JwkSet =
+                serde_json::from_slice(&text).map_err(|e| format!("{}: not a JWKS: {e}", path.display()))?;
+            for jwk in &set.keys {
+                let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("{}: {e}", path.display()))?;
+                keys.public.push(PublicKey { kid: jwk.common.key_id.clone(), key });
+            }
+        }
+        let asymmetric = keys.algorithms.iter().any(|a| a.family() != AlgorithmFamily::Hmac);
+        if asymmetric && keys.public.is_empty() {
+            return Err("an asymmetric JWT algorithm needs jwt_public_key_file or jwks_file".into());
+        }
+        Ok(keys)
+    }
+
+    /// Check `token`'s algorithm (pinned), signature and claims, and that it is still good at
+    /// `now_ms` (the hub's clock): before its `exp` plus the leeway.
     pub fn verify(&self, token: &str, now_ms: Millis) -> Result<Identity, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err(TokenError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+        }
+        let mut validation = Validation::new(header.alg);
+        // `exp` must be there, but it is compared with the hub's clock below.
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let candidates: Vec<&DecodingKey> = if header.alg.family() == AlgorithmFamily::Hmac {
+            vec![&self.secret]
+        } else {
+            self.public
+                .iter()
+                .filter(|k| k.key.family() == header.alg.family())
+                .filter(|k| header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
+                .map(|k| &k.key)
+                .collect()
+        };
+        let mut last = TokenError::Invalid("no key for this token".into());
+        let mut verified = None;
+        for key in candidates {
+            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+                Ok(data) => {
+                    verified = Some(data);
+                    break;
+                }
+                Err(e) => last = TokenError::Invalid(e.to_string()),
+            }
+        }
+        let data = verified.ok_or(last)?;
         let identity = identity_from(data.claims, self.leeway_ms)?;
         if now_ms >= identity.valid_until {
             return Err(TokenError::Expired);
         }
         Ok(identity)
+    }
+
+    /// A `refresh`: `token` must verify at `now_ms` and name the same user, role and agency as
+    /// `current`. Returns when the connection's token is now good until. Errors are stable:
+    /// `unauthenticated` for a token that does not verify or has expired, `forbidden` for one
+    /// about someone else.
+    pub fn refresh(&self, current: &Identity, token: &str, now_ms: Millis) -> Result<Millis, crate::error::HubError> {
+        use crate::error::HubError;
+        let next = self.verify(token, now_ms).map_err(|e| match e {
+            TokenError::Expired => HubError::unauthenticated("the new token has expired"),
+            TokenError::Invalid(_) => HubError::unauthenticated("the new token is not valid"),
+        })?;
+        if next.user.id != current.user.id || next.role != current.role || next.agency != current.agency {
+            return Err(HubError::forbidden("the new token is for another user, role or agency"));
+        }
+        Ok(next.valid_until)
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {

@@ -24,6 +24,17 @@ pub struct Config {
     /// connect and while connected.
     #[arg(long, env = "STAGEHAND_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
+    /// JWT algorithms accepted (comma-separated; pinned: a token naming another is refused).
+    /// `HS256` uses `jwt_secret`; RS*/PS*/ES*/EdDSA need `jwt_public_key_file` or `jwks_file`.
+    #[arg(long, env = "STAGEHAND_JWT_ALGORITHMS", value_delimiter = ',', default_value = "HS256")]
+    pub jwt_algorithms: Vec<String>,
+    /// PEM file with the platform's public key (RSA, EC P-256/P-384 or Ed25519) for asymmetric
+    /// tokens.
+    #[arg(long, env = "STAGEHAND_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// JWKS file (`{"keys": [...]}`) with the platform's public keys; a token's `kid` picks one.
+    #[arg(long, env = "STAGEHAND_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
     /// API key for the backend HTTP API (`Authorization: Bearer <key>`).
     #[arg(long, env = "STAGEHAND_API_KEY", default_value = "stagehand-dev-api-key", hide_env_values = true)]
     pub api_key: String,
@@ -96,6 +107,9 @@ pub struct Config {
     pub connection_rate: f64,
     #[arg(long, env = "STAGEHAND_CONNECTION_BURST", default_value_t = 200)]
     pub connection_burst: u32,
+    /// Largest `/api/v1` request body, bytes (413 `too_large` beyond).
+    #[arg(long, env = "STAGEHAND_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
     /// Wrong API keys per second per client address, and the burst allowed; beyond it every
     /// `/api/v1` request from that address gets 429 until the budget refills.
     #[arg(long, env = "STAGEHAND_API_KEY_FAILURE_RATE", default_value_t = 0.1)]
@@ -362,6 +376,7 @@ impl Config {
                 "store_queue, store_readers, retention counts and store_prune_interval_ms must be non-zero".into(),
             ));
         }
+        crate::auth::TokenKeys::from_config(self).map_err(ConfigError::Invalid)?;
         if !matches!(self.log_format.as_str(), "human" | "json") {
             return Err(ConfigError::Invalid("log_format is `human` or `json`".into()));
         }

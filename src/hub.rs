@@ -81,7 +81,7 @@ impl Hub {
         };
         Ok(Arc::new(Hub {
             services,
-            keys: TokenKeys::new(&config.jwt_secret, config.jwt_leeway_secs),
+            keys: TokenKeys::from_config(&config).map_err(StoreError::Invalid)?,
             rooms,
             partner,
             metrics,

@@ -120,6 +120,13 @@ async fn wait_for_signal() {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STAGEHAND_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // tungstenite logs every frame it receives at trace — `connect` and `refresh` frames carry
+    // tokens — so its protocol module stays at debug whatever STAGEHAND_LOG says: tokens are
+    // never logged (tests/logs.rs).
+    let filter = match "tungstenite::protocol=debug".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
         builder.json().init();

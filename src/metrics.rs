@@ -25,6 +25,7 @@ const EVENT_IN_TYPES: &[&str] = &[
     // Requests (`Command::name`).
     "connect",
     "ping",
+    "refresh",
     "join",
     "leave",
     "comment",
@@ -136,10 +137,14 @@ pub enum Tripped {
     AuthTimeout,
     /// A connection silent through its heartbeat checks (4004).
     HeartbeatTimeout,
+    /// A room not created: the hub is at `max_rooms` (`unavailable`).
+    MaxRooms,
+    /// A room not created: its creator is at `max_rooms_per_creator` (`unavailable`).
+    RoomsPerCreator,
 }
 
 impl Tripped {
-    pub const ALL: [Tripped; 9] = [
+    pub const ALL: [Tripped; 11] = [
         Tripped::HeaderTimeout,
         Tripped::Origin,
         Tripped::ConnectionRate,
@@ -149,6 +154,8 @@ impl Tripped {
         Tripped::ContentType,
         Tripped::AuthTimeout,
         Tripped::HeartbeatTimeout,
+        Tripped::MaxRooms,
+        Tripped::RoomsPerCreator,
     ];
 
     pub fn label(self) -> &'static str {
@@ -162,6 +169,8 @@ impl Tripped {
             Tripped::ContentType => "content_type",
             Tripped::AuthTimeout => "auth_timeout",
             Tripped::HeartbeatTimeout => "heartbeat_timeout",
+            Tripped::MaxRooms => "max_rooms",
+            Tripped::RoomsPerCreator => "rooms_per_creator",
         }
     }
 }

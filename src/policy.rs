@@ -65,6 +65,7 @@ pub fn rule_for(command: &Command) -> Rule {
         //                                   viewer creator agency                          limit           audited member
         Command::Connect { .. }           => row(A, A, A,                                  None,           false, false),
         Command::Ping                     => row(A, A, A,                                  None,           false, false),
+        Command::Refresh { .. }           => row(A, A, A,                                  None,           false, false),
         Command::Join { .. }              => row(A, A, G(None),                            Some(PRESENCE), true,  false),
         Command::Leave { .. }             => row(A, A, G(None),                            Some(PRESENCE), true,  false),
         Command::Comment { .. }           => row(A, A, G(None),                            Some(COMMENT),  true,  true),

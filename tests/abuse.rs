@@ -398,3 +398,31 @@ async fn non_json_bodies_get_415_on_every_json_endpoint() {
         .unwrap();
     assert_ne!(resume.status().as_u16(), 415);
 }
+
+/// The HTTP body limit is a setting: over `max_body_bytes` is 413 `too_large`, and nothing is
+/// published.
+#[tokio::test]
+async fn bodies_over_max_body_bytes_get_413() {
+    let hub = start_with(|c| c.max_body_bytes = 1024).await;
+    let mut bystander = Bystander::join(&hub).await;
+    let text = "x".repeat(2048);
+    let body = serde_json::json!({"type": "activity", "kind": "k", "text": text});
+    let (status, error) = hub.publish(Bystander::ROOM, body).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (413, Some("too_large")));
+    bystander.sees_every_event(&hub, 2).await;
+}
+
+/// A creator creating rooms in a loop stops at `max_rooms_per_creator` (503 `unavailable`,
+/// counted), and the bystander's room is not affected.
+#[tokio::test]
+async fn a_creator_cannot_create_rooms_past_its_limit() {
+    let hub = start_with(|c| c.max_rooms_per_creator = 3).await;
+    let mut bystander = Bystander::join(&hub).await;
+    let spec = serde_json::json!({"creator_id": "hoarder", "creator_name": "H", "title": "T"});
+    for i in 0..20 {
+        let (status, _) = hub.api_put(&format!("/api/v1/rooms/hoard-{i}"), spec.clone()).await;
+        assert_eq!(status, if i < 3 { 200 } else { 503 }, "room {i}");
+    }
+    bystander.sees_every_event(&hub, 2).await;
+    assert_eq!(tripped(&hub.metrics().await, "rooms_per_creator"), 17);
+}

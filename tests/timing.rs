@@ -152,3 +152,45 @@ async fn a_silent_client_is_closed_at_the_third_heartbeat_check_and_a_reading_on
     assert_eq!(awake.pings, 9, "pinged at every check and still open");
     assert_eq!(open_connections(&hub, "viewer").await, "1");
 }
+
+/// `refresh` moves a connection's end to the new token's `exp` + leeway without reconnecting; a
+/// token for someone else (`forbidden`) or one that does not verify (`unauthenticated`) changes
+/// nothing, and the connection still closes at the refreshed instant.
+#[tokio::test(start_paused = true)]
+async fn refresh_extends_a_connection_to_the_new_tokens_expiry() {
+    let (hub, clock) = paused_hub(|c| c.jwt_leeway_secs = 0).await;
+    for wire in Wire::BOTH {
+        let first_exp = clock.now_ms() / 1000 + 10;
+        let second_exp = first_exp + 60;
+        let token = hub.token_with(claims("renewer", Role::Viewer, first_exp));
+        let mut client = connect(&hub, wire, Auth::Header(token)).await.unwrap();
+        let other = hub.token_with(claims("someone-else", Role::Viewer, second_exp));
+        let reply = client.request(Command::Refresh { token: other }).await.unwrap();
+        assert_error(&reply, ErrorCode::Forbidden);
+        let creator = hub.token_with(claims("renewer", Role::Creator, second_exp));
+        assert_error(&client.request(Command::Refresh { token: creator }).await.unwrap(), ErrorCode::Forbidden);
+        let garbage = Command::Refresh { token: "not-a-jwt".into() };
+        assert_error(&client.request(garbage).await.unwrap(), ErrorCode::Unauthenticated);
+        let expired = hub.token_with(claims("renewer", Role::Viewer, clock.now_ms() / 1000 - 1));
+        assert_error(&client.request(Command::Refresh { token: expired }).await.unwrap(), ErrorCode::Unauthenticated);
+        let fresh = hub.token_with(claims("renewer", Role::Viewer, second_exp));
+        assert_ok(&client.request(Command::Refresh { token: fresh }).await.unwrap());
+        // Past the first token's end the connection is served…
+        sleep(Duration::from_millis(first_exp * 1000 - clock.now_ms()) + 5 * MS).await;
+        assert_ok(&client.request(Command::Ping).await.unwrap());
+        // …until the refreshed one's.
+        let (code, reason) = client.closed().await.unwrap();
+        assert_eq!(code, CloseCode::TOKEN_EXPIRED.0, "{reason}");
+        let at = clock.now_ms();
+        assert!(at >= second_exp * 1000 && at < second_exp * 1000 + 5, "closed at {at}");
+    }
+}
+
+/// Before authentication `refresh` is like any command but `connect`: `unauthenticated`.
+#[tokio::test(start_paused = true)]
+async fn refresh_before_connect_is_unauthenticated() {
+    let (hub, _) = paused_hub(|_| {}).await;
+    let mut anonymous = connect(&hub, Wire::Json, Auth::None).await.unwrap();
+    let token = hub.token("v", Role::Viewer);
+    assert_error(&anonymous.request(Command::Refresh { token }).await.unwrap(), ErrorCode::Unauthenticated);
+}

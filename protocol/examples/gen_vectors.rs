@@ -303,6 +303,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         // ---- requests ------------------------------------------------------------------------
         ("client_connect", client(1, Command::Connect { token: TOKEN.into() })),
         ("client_ping", client(2, Command::Ping)),
+        ("client_refresh", client(40, Command::Refresh { token: TOKEN.into() })),
         ("client_join", client(3, Command::Join { room: room(), since: None })),
         (
             "client_join_since",

@@ -63,6 +63,12 @@ pub enum Command {
     },
     /// Application-level liveness check; the reply carries the server time.
     Ping,
+    /// Replace the connection's token before it expires, without reconnecting. The new token
+    /// must be valid and name the same user, role and agency; from then on the connection lives
+    /// until the new token's `exp` (plus the leeway). Refused: the old token stays in force.
+    Refresh {
+        token: String,
+    },
 
     // ---- rooms ---------------------------------------------------------------------------
     /// Become a member of a room and receive its events; the reply holds a snapshot. With
@@ -368,6 +374,7 @@ impl Command {
         match self {
             Command::Connect { .. } => "connect",
             Command::Ping => "ping",
+            Command::Refresh { .. } => "refresh",
             Command::Join { .. } => "join",
             Command::Leave { .. } => "leave",
             Command::Comment { .. } => "comment",

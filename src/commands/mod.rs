@@ -134,6 +134,8 @@ async fn run(
         }
         match command {
             Command::Connect { .. } => Err(HubError::conflict("already connected")),
+            // The connection answers `refresh` itself (it holds the token); nothing else can.
+            Command::Refresh { .. } => Err(HubError::invalid("refresh is answered by the connection")),
             Command::Ping => Ok(Answer::Reply(stagehand_protocol::server::ReplyResult::Pong {
                 server_time: services.config.clock.now_ms(),
             })),

@@ -127,6 +127,22 @@ impl Session {
         let Some(caller) = self.caller.as_mut() else {
             return self.on_unauthenticated(id, message.command);
         };
+        if let Command::Refresh { token } = &message.command {
+            self.hub.metrics.event_in("refresh");
+            let refreshed = self.hub.keys.refresh(&caller.identity, token, self.hub.config.clock.now_ms());
+            let reply = match refreshed {
+                Ok(valid_until) => {
+                    // The session's loop reads the deadline from here on its next turn.
+                    caller.identity.valid_until = valid_until;
+                    Reply::ok(id, None)
+                }
+                Err(error) => {
+                    self.hub.metrics.error(error.code);
+                    Reply::err(Some(id), error.body())
+                }
+            };
+            return self.reply(reply);
+        }
         // Boxed: handling a command awaits the store and the partner logic, and inline that state
         // machine would make every connection's task kilobytes larger while it idles.
         let reply = Box::pin(commands::dispatch(&self.hub.services, caller, id, message.command)).await;

@@ -25,15 +25,12 @@ use serde::de::DeserializeOwned;
 use stagehand_protocol::ErrorCode;
 use std::sync::Arc;
 
-/// Largest HTTP API request body.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
 pub fn router(hub: Arc<Hub>) -> Router {
     let api = rooms_api::routes()
         .merge(partner_api::routes())
         .merge(commerce_api::routes())
         .layer(middleware::from_fn_with_state(hub.clone(), gate::api_gate))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(hub.config.max_body_bytes));
     Router::new()
         .route("/ws", get(crate::conn::upgrade::handler))
         .merge(ops::routes())
@@ -107,7 +104,7 @@ pub fn json_body<T: DeserializeOwned>(
 ) -> ApiResult<T> {
     let bytes = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
-            HubError::new(ErrorCode::TooLarge, format!("bodies are at most {MAX_BODY_BYTES} bytes"))
+            HubError::new(ErrorCode::TooLarge, "the body is over the hub's limit (max_body_bytes)")
         }
         _ => HubError::invalid(rejection.body_text()),
     })?;

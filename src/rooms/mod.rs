@@ -104,9 +104,11 @@ impl Rooms {
             return owned_by(room, creator);
         }
         if self.map.len() >= self.config.max_rooms {
+            self.metrics.tripped(crate::metrics::Tripped::MaxRooms);
             return Err(HubError::unavailable("the hub is at its room limit"));
         }
         if self.open_rooms_of(&creator.id) >= self.config.max_rooms_per_creator {
+            self.metrics.tripped(crate::metrics::Tripped::RoomsPerCreator);
             return Err(HubError::unavailable(format!(
                 "a creator may have at most {} rooms scheduled or live",
                 self.config.max_rooms_per_creator
