@@ -173,6 +173,51 @@ impl Outbox {
         delivery
     }
 
+    /// Send several frames, in order, with one vectored write when nothing waits before them —
+    /// the frames of events that queued up while the room's fan-out was busy. `each` is told what
+    /// became of every frame, in order.
+    pub fn offer_all(&self, frames: &[&Frame], mut each: impl FnMut(Delivery)) {
+        let mut state = self.state();
+        if state.closing || state.dead {
+            return frames.iter().for_each(|_| each(Delivery::Gone));
+        }
+        let mut written = 0;
+        if let (Sink::Socket(socket), true) = (&self.conn.sink, state.backlog.is_empty() && !state.flushing) {
+            let slices: Vec<IoSlice<'_>> = frames.iter().take(MAX_SLICES).map(|f| IoSlice::new(&f.bytes)).collect();
+            match socket.try_write_vectored(&slices) {
+                Ok(n) => written = n,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    self.fail(&mut state);
+                    return frames.iter().for_each(|_| each(Delivery::Gone));
+                }
+            }
+        }
+        let mut rest = frames.iter();
+        for frame in rest.by_ref() {
+            if written >= frame.len() {
+                written -= frame.len();
+                each(Delivery::Queued { shed: 0 });
+                continue;
+            }
+            let delivery = if written > 0 {
+                // Partly written: it must finish, whatever the bound says.
+                state.backlog.push(frame.with_class(Class::Reply), usize::MAX);
+                state.backlog.advance(written);
+                written = 0;
+                Delivery::Queued { shed: 0 }
+            } else {
+                self.enqueue(&mut state, frame, false)
+            };
+            each(delivery);
+            if matches!(delivery, Delivery::SlowConsumer | Delivery::Gone) {
+                break;
+            }
+        }
+        rest.for_each(|_| each(Delivery::Gone));
+        self.ensure_flushing(&mut state);
+    }
+
     /// Queue the connection's own reply or control frame: never dropped, never a reason to close.
     pub fn reply(&self, frame: &Frame) -> bool {
         debug_assert_eq!(frame.class, Class::Reply);

@@ -102,6 +102,14 @@ pub struct Tally {
 }
 
 impl Tally {
+    pub fn merge(&mut self, other: Tally) {
+        self.queued += other.queued;
+        self.coalesced += other.coalesced;
+        self.dropped += other.dropped;
+        self.slow.extend(other.slow);
+        self.gone.extend(other.gone);
+    }
+
     pub fn count(&mut self, id: ConnId, delivery: Delivery) {
         match delivery {
             Delivery::Queued { shed } => {

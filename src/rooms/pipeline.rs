@@ -7,7 +7,7 @@
 //! fan-out runs on several cores at once, while every connection — always in the same
 //! partition — still gets its frames in order.
 
-use super::fanout::{MemberMap, Outgoing, Tally};
+use super::fanout::{Audience, MemberMap, Outgoing, Tally};
 use crate::delivery::frame::Frame;
 use crate::delivery::outbox::{ConnId, Outbox};
 use stagehand_protocol::server::Event;
@@ -37,6 +37,53 @@ pub enum Job {
     Direct { outbox: Outbox, frames: Vec<Frame> },
 }
 
+/// Most jobs a pump takes at once.
+pub const BATCH: usize = 64;
+
+/// Run jobs taken together. Consecutive broadcasts to the same members (no one joined or left
+/// between them: the snapshots are the same maps) go out as one vectored write per member — under
+/// load many events share one system call, at light load a batch is one job.
+pub fn run_batch(jobs: Vec<Job>) -> Tally {
+    let mut tally = Tally::default();
+    let mut jobs = jobs.into_iter().peekable();
+    while let Some(job) = jobs.next() {
+        let Job::Broadcast { event, viewers, staff } = job else {
+            tally.merge(job.run());
+            continue;
+        };
+        let mut events = vec![event];
+        while let Some(Job::Broadcast { event, viewers: v, staff: s }) = jobs.peek() {
+            let same_viewers = match (&viewers, v) {
+                (Some(a), Some(b)) => a.ptr_eq(b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !(same_viewers && staff.ptr_eq(s)) {
+                break;
+            }
+            events.push(event.clone());
+            jobs.next();
+        }
+        if events.len() == 1 {
+            let event = events.pop().expect("one event");
+            tally.merge(Job::Broadcast { event, viewers, staff }.run());
+            continue;
+        }
+        let mut outgoing: Vec<Outgoing> = events.iter().map(|e| Outgoing::new(e)).collect();
+        let mut send = |audience: Audience, outbox: &Outbox, tally: &mut Tally| {
+            let frames: Vec<Frame> =
+                outgoing.iter_mut().filter_map(|o| o.frame(audience, outbox.wire).cloned()).collect();
+            let refs: Vec<&Frame> = frames.iter().collect();
+            outbox.offer_all(&refs, |delivery| tally.count(outbox.id, delivery));
+        };
+        if let Some(viewers) = &viewers {
+            viewers.values().for_each(|m| send(Audience::Viewers, &m.outbox, &mut tally));
+        }
+        staff.values().for_each(|m| send(Audience::Staff, &m.outbox, &mut tally));
+    }
+    tally
+}
+
 impl Job {
     /// Send it. Never waits.
     pub fn run(self) -> Tally {
@@ -45,9 +92,9 @@ impl Job {
             Job::Broadcast { event, viewers, staff } => {
                 let mut outgoing = Outgoing::new(&event);
                 if let Some(viewers) = viewers {
-                    outgoing.deliver(super::fanout::Audience::Viewers, viewers.values().map(|m| &m.outbox), &mut tally);
+                    outgoing.deliver(Audience::Viewers, viewers.values().map(|m| &m.outbox), &mut tally);
                 }
-                outgoing.deliver(super::fanout::Audience::Staff, staff.values().map(|m| &m.outbox), &mut tally);
+                outgoing.deliver(Audience::Staff, staff.values().map(|m| &m.outbox), &mut tally);
             }
             Job::Direct { outbox, frames } => {
                 for frame in &frames {
@@ -86,16 +133,18 @@ impl Pipeline {
         !std::mem::replace(&mut queue.pumping, true)
     }
 
-    /// The next job for the pump; `None` ends the pump (and the next push starts another).
-    pub fn next(&self) -> Option<Job> {
+    /// The jobs waiting now, up to `max`, for the pump; none ends the pump (and the next push
+    /// starts another).
+    pub fn next_batch(&self, max: usize) -> Vec<Job> {
         let mut queue = self.lock();
-        let job = queue.jobs.pop_front();
-        if job.is_none() {
+        let n = queue.jobs.len().min(max);
+        let jobs: Vec<Job> = queue.jobs.drain(..n).collect();
+        if jobs.is_empty() {
             queue.pumping = false;
         }
         drop(queue);
         self.progress.notify_waiters();
-        job
+        jobs
     }
 
     /// Wait until at most [`HIGH_WATER`] jobs wait: publishers call it after publishing, so a

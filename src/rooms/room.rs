@@ -18,7 +18,7 @@
 use super::fanout::{Audience, Member, MemberMap, Outgoing, Tally};
 use super::features::RoomState;
 use super::members::Members;
-use super::pipeline::{partition_of, partitions, Job, Pipeline};
+use super::pipeline::{self, partition_of, partitions, Job, Pipeline};
 use crate::broker::{Broker, Gap, Position, Streams};
 use crate::clock::Clock;
 use crate::delivery::backlog::FRAME_OVERHEAD;
@@ -227,9 +227,13 @@ impl Room {
 
     /// Run a partition's jobs until none is left. Members found gone or too slow leave.
     async fn pump(self: Arc<Self>, partition: usize) {
-        while let Some(job) = self.pipelines[partition].next() {
-            let big = matches!(&job, Job::Broadcast { viewers: Some(v), .. } if v.len() > 256);
-            let tally = job.run();
+        loop {
+            let jobs = self.pipelines[partition].next_batch(pipeline::BATCH);
+            if jobs.is_empty() {
+                return;
+            }
+            let big = jobs.iter().any(|job| matches!(job, Job::Broadcast { viewers: Some(v), .. } if v.len() > 256));
+            let tally = pipeline::run_batch(jobs);
             self.settle(tally);
             // Other tasks on this thread get their turn between big fan-outs.
             if big {
