@@ -432,17 +432,9 @@ impl EventBody {
     /// Whether a slow connection may miss this event (it is then counted as dropped) rather than
     /// be disconnected. Everything that changes what the room shows must not be lost.
     pub fn droppable(&self) -> bool {
-        matches!(
-            self,
-            EventBody::Comment { .. }
-                | EventBody::ViewerCount { .. }
-                | EventBody::Activity { .. }
-                | EventBody::FlashSaleStock { .. }
-                | EventBody::GiveawayEntries { .. }
-                | EventBody::LikeCount { .. }
-                | EventBody::FeedItem { .. }
-                | EventBody::Dashboard { .. }
-        )
+        // Every counter may be dropped (a newer one follows).
+        self.coalesces()
+            || matches!(self, EventBody::Comment { .. } | EventBody::Activity { .. } | EventBody::FeedItem { .. })
     }
 
     /// Staff-only events go to creator and agency members, never to viewers.
@@ -461,16 +453,8 @@ impl EventBody {
 
     /// Ephemeral events do not take a seq and are not kept in history.
     pub fn ephemeral(&self) -> bool {
-        matches!(
-            self,
-            EventBody::ViewerCount { .. }
-                | EventBody::FlashSaleStock { .. }
-                | EventBody::GiveawayEntries { .. }
-                | EventBody::LikeCount { .. }
-                | EventBody::FeedItem { .. }
-                | EventBody::Dashboard { .. }
-                | EventBody::Removed { .. }
-        )
+        // Every counter is ephemeral (only its latest value matters).
+        self.coalesces() || matches!(self, EventBody::FeedItem { .. } | EventBody::Removed { .. })
     }
 
     /// Counters and ticks: a newer event of the same type replaces one still queued for a

@@ -148,6 +148,7 @@ impl Outbox {
         if let (Sink::Socket(socket), true) = (&self.conn.sink, idle) {
             match socket.try_write(&frame.bytes) {
                 Ok(n) if n == frame.len() => return Delivery::Queued { shed: 0 },
+                Ok(0) => {}
                 Ok(n) => written = n,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => {
@@ -156,8 +157,11 @@ impl Outbox {
                 }
             }
         }
+        if written > 0 {
+            self.queue_rest(state, frame, written);
+            return Delivery::Queued { shed: 0 };
+        }
         let delivery = match state.backlog.push(frame.clone(), self.conn.limit) {
-            // A frame partly written is in the backlog whatever the bound says: it must finish.
             Admit::Queued { shed } => Delivery::Queued { shed },
             Admit::Coalesced => Delivery::Coalesced,
             Admit::Dropped => Delivery::Dropped,
@@ -166,11 +170,17 @@ impl Outbox {
                 return Delivery::SlowConsumer;
             }
         };
-        if written > 0 {
-            state.backlog.advance(written);
-        }
         self.ensure_flushing(state);
         delivery
+    }
+
+    /// Queue what is left of a frame whose first `written` bytes went out: it must finish,
+    /// whatever the bound says, or the next frame would land inside it. The backlog is empty
+    /// (only then is a frame written directly), so it is the front.
+    fn queue_rest(&self, state: &mut WriteState, frame: &Frame, written: usize) {
+        state.backlog.push(frame.with_class(Class::Reply), usize::MAX);
+        state.backlog.advance(written);
+        self.ensure_flushing(state);
     }
 
     /// Send several frames, in order, with one vectored write when nothing waits before them —
@@ -201,9 +211,7 @@ impl Outbox {
                 continue;
             }
             let delivery = if written > 0 {
-                // Partly written: it must finish, whatever the bound says.
-                state.backlog.push(frame.with_class(Class::Reply), usize::MAX);
-                state.backlog.advance(written);
+                self.queue_rest(&mut state, frame, written);
                 written = 0;
                 Delivery::Queued { shed: 0 }
             } else {
