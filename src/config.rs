@@ -84,8 +84,10 @@ pub struct Config {
     /// rejoins with `since`). A recovering joiner's missed events must fit in it.
     #[arg(long, env = "STAGEHAND_QUEUE_MAX_BYTES", default_value_t = 1024 * 1024)]
     pub queue_max_bytes: usize,
-    /// Initial read buffer per connection, bytes (tungstenite's default is 128 KiB).
-    #[arg(long, env = "STAGEHAND_READ_BUFFER_BYTES", default_value_t = 1024)]
+    /// Read buffer per connection, bytes: the most read from a socket at once (tungstenite's
+    /// default is 128 KiB). Clients send small requests, and every connection holds this much
+    /// while it idles; a bigger frame grows the buffer for as long as it takes to read.
+    #[arg(long, env = "STAGEHAND_READ_BUFFER_BYTES", default_value_t = 256)]
     pub read_buffer_bytes: usize,
     /// Most simultaneous WebSocket connections.
     #[arg(long, env = "STAGEHAND_MAX_CONNECTIONS", default_value_t = 200_000)]

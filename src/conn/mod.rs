@@ -25,6 +25,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use socket::WsIo;
 use stagehand_protocol::Wire;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -35,17 +36,29 @@ use tokio_tungstenite::WebSocketStream;
 
 /// Run one connection until it closes. `early` holds bytes read past the handshake; `preauth`
 /// is the result of a bearer token from the handshake, if there was one.
-pub async fn serve(
+///
+/// The setup is done here, before the connection's future exists: what it needs once only
+/// (the socket, `early`, `preauth`) never takes room in that future, which every connection
+/// holds for as long as it is open.
+pub fn serve(
     tcp: TcpStream,
     early: Bytes,
     hub: Arc<Hub>,
     wire: Wire,
     preauth: Option<Result<Identity, TokenError>>,
-    _slot: OwnedSemaphorePermit,
-) {
-    let config = &hub.config;
+    slot: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send + 'static {
     let id = hub.next_connection_id();
-    let outbox = Outbox::new(id, wire, tcp, config.queue_max_bytes);
+    let outbox = Outbox::new(id, wire, tcp, hub.config.queue_max_bytes);
+    let io = WsIo::new(outbox.clone(), early);
+    let mut session = session::Session::new(hub.clone(), outbox.clone());
+    session.start(preauth);
+    run(io, session, slot)
+}
+
+async fn run(io: WsIo, mut session: session::Session, _slot: OwnedSemaphorePermit) {
+    let (hub, outbox) = (session.hub().clone(), session.outbox().clone());
+    let config = &hub.config;
     let hard_limit = config.max_frame_bytes.saturating_mul(4);
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(config.read_buffer_bytes)
@@ -53,30 +66,32 @@ pub async fn serve(
         .write_buffer_size(0)
         .max_message_size(Some(hard_limit))
         .max_frame_size(Some(hard_limit));
-    let mut stream =
-        WebSocketStream::from_raw_socket(WsIo::new(outbox.clone(), early), Role::Server, Some(ws_config)).await;
+    // Boxed, like the closing handshake below: each is a one-off, and inline its state would
+    // stay in every connection's future for the whole life of the connection.
+    let mut stream = Box::pin(WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config))).await;
     hub.register(outbox.clone());
-
-    let mut session = session::Session::new(hub.clone(), outbox.clone());
-    session.run(&mut stream, preauth).await;
+    session.run(&mut stream).await;
     session.finish();
     drop(session);
-    hub.unregister(id);
-
-    // Close handshake: the close frame follows what is queued, while the reading half stays open
-    // for the client's answer, so a client still catching up gets the close code instead of a
-    // reset. A failed socket, or a client whose close was already answered, needs none.
-    outbox.finish();
-    if outbox.close_reason().is_some() {
-        let linger = async {
-            while let Some(Ok(message)) = stream.next().await {
-                if matches!(message, Message::Close(_)) {
-                    break;
-                }
-            }
-        };
-        let close_timeout = Duration::from_millis(config.close_timeout_ms);
-        let _ = tokio::time::timeout(close_timeout, futures::future::join(outbox.drained(), linger)).await;
-    }
+    hub.unregister(outbox.id);
+    Box::pin(close_handshake(stream, &outbox, Duration::from_millis(config.close_timeout_ms))).await;
     outbox.tear_down();
+}
+
+/// The close handshake: the close frame follows what is queued, while the reading half stays open
+/// for the client's answer, so a client still catching up gets the close code instead of a reset.
+/// A failed socket, or a client whose close was already answered, needs none.
+async fn close_handshake(mut stream: WebSocketStream<WsIo>, outbox: &Outbox, close_timeout: Duration) {
+    outbox.finish();
+    if outbox.close_reason().is_none() {
+        return;
+    }
+    let linger = async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(close_timeout, futures::future::join(outbox.drained(), linger)).await;
 }

@@ -42,18 +42,29 @@ impl Session {
         Session { hub, outbox, caller: None, invalid_streak: 0, _user_slot: None }
     }
 
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     pub fn id(&self) -> ConnId {
         self.outbox.id
     }
 
-    /// Read frames until the connection ends.
-    pub async fn run(&mut self, stream: &mut WebSocketStream<WsIo>, preauth: Option<Result<Identity, TokenError>>) {
-        if let Some(result) = preauth {
-            match result {
-                Ok(identity) => self.authenticated(identity),
-                Err(error) => return self.refuse_token(error),
-            }
+    /// Take the outcome of a bearer token from the handshake, if there was one.
+    pub fn start(&mut self, preauth: Option<Result<Identity, TokenError>>) {
+        match preauth {
+            Some(Ok(identity)) => self.authenticated(identity),
+            Some(Err(error)) => self.refuse_token(error),
+            None => {}
         }
+    }
+
+    /// Read frames until the connection ends (at once if [`Session::start`] refused its token).
+    pub async fn run(&mut self, stream: &mut WebSocketStream<WsIo>) {
         let auth_deadline = Instant::now() + Duration::from_millis(self.hub.config.auth_timeout_ms);
         loop {
             let deadline = match &self.caller {

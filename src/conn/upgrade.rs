@@ -52,8 +52,17 @@ pub async fn handler(
             Ok(upgraded) => upgraded,
             Err(error) => return tracing::debug!(%error, "upgrade failed"),
         };
+        // The connection gets its own task: this one's state (the pending upgrade) ends here
+        // instead of staying beside the session's for the life of the connection.
         match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => super::serve(parts.io.into_inner(), parts.read_buf, hub, wire, preauth, permit).await,
+            Ok(parts) => drop(hub.tasks.spawn(super::serve(
+                parts.io.into_inner(),
+                parts.read_buf,
+                hub.clone(),
+                wire,
+                preauth,
+                permit,
+            ))),
             Err(_) => tracing::error!("upgraded connection is not a TCP stream"),
         }
     });

@@ -186,15 +186,19 @@ impl Outbox {
     /// Send several frames, in order, with one vectored write when nothing waits before them —
     /// the frames of events that queued up while the room's fan-out was busy. `each` is told what
     /// became of every frame, in order.
-    pub fn offer_all(&self, frames: &[&Frame], mut each: impl FnMut(Delivery)) {
+    pub fn offer_all(&self, frames: &[Frame], mut each: impl FnMut(Delivery)) {
         let mut state = self.state();
         if state.closing || state.dead {
             return frames.iter().for_each(|_| each(Delivery::Gone));
         }
         let mut written = 0;
         if let (Sink::Socket(socket), true) = (&self.conn.sink, state.backlog.is_empty() && !state.flushing) {
-            let slices: Vec<IoSlice<'_>> = frames.iter().take(MAX_SLICES).map(|f| IoSlice::new(&f.bytes)).collect();
-            match socket.try_write_vectored(&slices) {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = frames.len().min(MAX_SLICES);
+            for (slice, frame) in slices.iter_mut().zip(frames) {
+                *slice = IoSlice::new(&frame.bytes);
+            }
+            match socket.try_write_vectored(&slices[..n]) {
                 Ok(n) => written = n,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => {
@@ -434,5 +438,58 @@ async fn flush(outbox: Outbox) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::frame::Opcode;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// A frame the socket takes only part of is finished later whatever its class, even with a
+    /// bound it does not fit in: refusing the rest would leave a torn frame on the wire, and the
+    /// client could read nothing after it.
+    #[tokio::test]
+    async fn a_frame_partly_written_is_always_finished() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        socket2::SockRef::from(&server).set_send_buffer_size(4096).unwrap();
+        // A bound smaller than one frame: once the socket is full, every droppable frame is refused.
+        let outbox = Outbox::new(1, Wire::MsgPack, server, 64);
+        let frame = |n: u32| Frame::new(Opcode::Binary, &[n as u8; 1000], Class::Droppable);
+        let mut queued = 0;
+        loop {
+            match outbox.offer(&frame(queued)) {
+                Delivery::Queued { shed: 0 } => queued += 1,
+                Delivery::Dropped => break,
+                other => panic!("frame {queued}: {other:?}"),
+            }
+            assert!(queued < 100_000, "the socket never filled");
+        }
+        assert!(outbox.state().backlog.charged() > 0, "the socket took only part of the last frame");
+
+        // Read everything the hub wrote, then the end of the stream.
+        let reader = tokio::spawn(async move {
+            let mut wire = Vec::new();
+            client.read_to_end(&mut wire).await.unwrap();
+            wire
+        });
+        outbox.drained().await;
+        outbox.tear_down();
+        let wire = reader.await.unwrap();
+
+        // Whole frames, in order, and nothing else: each `0x82 126 <u16 length> <payload>`.
+        let mut rest = wire.as_slice();
+        for n in 0..queued {
+            let (header, tail) = rest.split_at(4);
+            assert_eq!(header, [0x82, 126, 0x03, 0xe8], "frame {n} of {queued}");
+            let (payload, tail) = tail.split_at(1000);
+            assert!(payload.iter().all(|&b| b == n as u8), "frame {n} of {queued}");
+            rest = tail;
+        }
+        assert!(rest.is_empty(), "{} bytes after the last whole frame", rest.len());
     }
 }

@@ -11,6 +11,7 @@ use stagehand_protocol::server::{Event, ServerMessage};
 use stagehand_protocol::types::Operator;
 use stagehand_protocol::Wire;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Who receives which form of an event.
@@ -23,11 +24,28 @@ pub enum Audience {
 }
 
 /// A member of a room on this node.
-#[derive(Clone)]
 pub struct Member {
     pub outbox: Outbox,
     /// Set for agency staff; `None` for the creator and viewers.
     pub operator: Option<Operator>,
+    /// No longer a member in this form (it left, or joined again): the fan-outs still queued
+    /// with it in their snapshot pass it by, so a rejoin's reply comes before anything it is sent
+    /// afterwards.
+    retired: AtomicBool,
+}
+
+impl Member {
+    pub fn new(outbox: Outbox, operator: Option<Operator>) -> Self {
+        Member { outbox, operator, retired: AtomicBool::new(false) }
+    }
+
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
+    }
 }
 
 /// Members by connection: a persistent map, so a fan-out takes a snapshot of it in O(1) under

@@ -44,14 +44,21 @@ impl Members {
         !was
     }
 
-    /// Remove a member, saying how it was one.
+    /// Remove a member, saying how it was one. Fan-outs already queued pass it by
+    /// ([`Member::retire`]).
     pub fn remove(&mut self, id: ConnId) -> Option<(Audience, Arc<Member>)> {
         let part = &mut self.parts[partition_of(id)];
-        if let Some(member) = part.viewers.remove(&id) {
-            self.viewers -= 1;
-            return Some((Audience::Viewers, member));
+        let removed = match part.viewers.remove(&id) {
+            Some(member) => {
+                self.viewers -= 1;
+                Some((Audience::Viewers, member))
+            }
+            None => part.staff.remove(&id).map(|member| (Audience::Staff, member)),
+        };
+        if let Some((_, member)) = &removed {
+            member.retire();
         }
-        part.staff.remove(&id).map(|member| (Audience::Staff, member))
+        removed
     }
 
     pub fn contains(&self, id: ConnId) -> bool {
@@ -68,6 +75,8 @@ impl Members {
         self.parts.iter().flat_map(|part| part.staff.iter())
     }
 
+    /// Forget every member (the room ended). Unlike [`Members::remove`], the fan-outs already
+    /// queued — the end of the room among them — still reach them.
     pub fn clear(&mut self) {
         self.parts.iter_mut().for_each(|part| *part = Part::default());
         self.viewers = 0;

@@ -40,18 +40,28 @@ pub enum Job {
 /// Most jobs a pump takes at once.
 pub const BATCH: usize = 64;
 
-/// Run jobs taken together. Consecutive broadcasts to the same members (no one joined or left
-/// between them: the snapshots are the same maps) go out as one vectored write per member — under
-/// load many events share one system call, at light load a batch is one job.
-pub fn run_batch(jobs: Vec<Job>) -> Tally {
+/// Members a pump offers frames to between two yields: a fan-out to a big room lets the thread's
+/// other tasks (publishers, joins, reads) run every so often, so the events published meanwhile
+/// queue up and go out together in the next batch.
+pub const CHUNK: usize = 256;
+
+/// Run jobs taken together, in order. Consecutive broadcasts to the same members (no one joined
+/// or left between them: the snapshots are the same maps) go out as one vectored write per member
+/// — under load many events share one system call, at light load a batch is one job. Yields to
+/// the thread's other tasks every [`CHUNK`] members.
+pub async fn run_batch(jobs: Vec<Job>) -> Tally {
     let mut tally = Tally::default();
+    let mut walked = 0usize;
     let mut jobs = jobs.into_iter().peekable();
     while let Some(job) = jobs.next() {
-        let Job::Broadcast { event, viewers, staff } = job else {
-            tally.merge(job.run());
-            continue;
+        let (event, viewers, staff) = match job {
+            Job::Direct { outbox, frames } => {
+                frames.iter().for_each(|frame| tally.count(outbox.id, outbox.offer(frame)));
+                continue;
+            }
+            Job::Broadcast { event, viewers, staff } => (event, viewers, staff),
         };
-        let mut events = vec![event];
+        let mut events = Events::new(&event);
         while let Some(Job::Broadcast { event, viewers: v, staff: s }) = jobs.peek() {
             let same_viewers = match (&viewers, v) {
                 (Some(a), Some(b)) => a.ptr_eq(b),
@@ -61,48 +71,56 @@ pub fn run_batch(jobs: Vec<Job>) -> Tally {
             if !(same_viewers && staff.ptr_eq(s)) {
                 break;
             }
-            events.push(event.clone());
+            events.push(event);
             jobs.next();
         }
-        if events.len() == 1 {
-            let event = events.pop().expect("one event");
-            tally.merge(Job::Broadcast { event, viewers, staff }.run());
-            continue;
+        let audiences = [(Audience::Viewers, viewers.as_ref()), (Audience::Staff, Some(&staff))];
+        for (audience, members) in audiences {
+            for member in members.into_iter().flat_map(|m| m.values()) {
+                if member.is_retired() {
+                    continue;
+                }
+                events.offer(audience, &member.outbox, &mut tally);
+                walked += 1;
+                if walked % CHUNK == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
         }
-        let mut outgoing: Vec<Outgoing> = events.iter().map(|e| Outgoing::new(e)).collect();
-        let mut send = |audience: Audience, outbox: &Outbox, tally: &mut Tally| {
-            let frames: Vec<Frame> =
-                outgoing.iter_mut().filter_map(|o| o.frame(audience, outbox.wire).cloned()).collect();
-            let refs: Vec<&Frame> = frames.iter().collect();
-            outbox.offer_all(&refs, |delivery| tally.count(outbox.id, delivery));
-        };
-        if let Some(viewers) = &viewers {
-            viewers.values().for_each(|m| send(Audience::Viewers, &m.outbox, &mut tally));
-        }
-        staff.values().for_each(|m| send(Audience::Staff, &m.outbox, &mut tally));
     }
     tally
 }
 
-impl Job {
-    /// Send it. Never waits.
-    pub fn run(self) -> Tally {
-        let mut tally = Tally::default();
-        match self {
-            Job::Broadcast { event, viewers, staff } => {
-                let mut outgoing = Outgoing::new(&event);
-                if let Some(viewers) = viewers {
-                    outgoing.deliver(Audience::Viewers, viewers.values().map(|m| &m.outbox), &mut tally);
-                }
-                outgoing.deliver(Audience::Staff, staff.values().map(|m| &m.outbox), &mut tally);
+/// Consecutive events going to the same members, with their frames for each (audience, wire
+/// format) built once.
+struct Events {
+    outgoing: Vec<Outgoing>,
+    frames: [[Option<Vec<Frame>>; 2]; 2],
+}
+
+impl Events {
+    fn new(event: &Event) -> Self {
+        Events { outgoing: vec![Outgoing::new(event)], frames: Default::default() }
+    }
+
+    fn push(&mut self, event: &Event) {
+        self.outgoing.push(Outgoing::new(event));
+    }
+
+    /// Offer every event to one member: one frame alone, several with one vectored write.
+    fn offer(&mut self, audience: Audience, outbox: &Outbox, tally: &mut Tally) {
+        if let [outgoing] = self.outgoing.as_mut_slice() {
+            if let Some(frame) = outgoing.frame(audience, outbox.wire) {
+                tally.count(outbox.id, outbox.offer(frame));
             }
-            Job::Direct { outbox, frames } => {
-                for frame in &frames {
-                    tally.count(outbox.id, outbox.offer(frame));
-                }
-            }
+            return;
         }
-        tally
+        let slot = &mut self.frames[audience as usize][outbox.wire.index()];
+        let outgoing = &mut self.outgoing;
+        let frames = slot.get_or_insert_with(|| {
+            outgoing.iter_mut().filter_map(|o| o.frame(audience, outbox.wire).cloned()).collect()
+        });
+        outbox.offer_all(frames, |delivery| tally.count(outbox.id, delivery));
     }
 }
 

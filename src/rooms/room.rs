@@ -232,15 +232,9 @@ impl Room {
             if jobs.is_empty() {
                 return;
             }
-            let big = jobs.iter().any(|job| matches!(job, Job::Broadcast { viewers: Some(v), .. } if v.len() > 256));
-            let tally = pipeline::run_batch(jobs);
+            let tally = pipeline::run_batch(jobs).await;
             self.settle(tally);
-            // Other tasks on this thread get their turn between big fan-outs.
-            if big {
-                tokio::task::yield_now().await;
-            } else {
-                tokio::task::consume_budget().await;
-            }
+            tokio::task::consume_budget().await;
         }
     }
 
@@ -292,7 +286,7 @@ impl Room {
         request_id: u64,
     ) -> bool {
         let id = outbox.id;
-        let member = Member { outbox: outbox.clone(), operator };
+        let member = Member::new(outbox.clone(), operator);
         let Some(since) = since else {
             let mut inner = self.lock();
             // Both under the lock: the reply is queued before any event the member is sent.
@@ -327,7 +321,7 @@ impl Room {
             Some(p) if !p.overflowed => (p.member, history.map(|events| (events, p.buffer))),
             Some(p) => (p.member, Err(Gap::TooMany)),
             // The room ended meanwhile (which clears every member): nothing to recover into.
-            None => (Member { outbox: outbox.clone(), operator: None }, Err(Gap::Evicted)),
+            None => (Member::new(outbox.clone(), None), Err(Gap::Evicted)),
         };
         Self::insert(&mut inner, id, member, audience);
         let replay = history.and_then(|(missed, buffered)| {
