@@ -256,6 +256,10 @@ pub struct Config {
     #[arg(long, env = "STAGEHAND_MAX_LIVE_EVENTS", default_value_t = 100)]
     pub max_live_events: u64,
 
+    /// Account health warns about an agency grant that ends within this window (`grant_expiring`).
+    #[arg(long, env = "STAGEHAND_GRANT_EXPIRY_WARNING_MS", default_value_t = 259_200_000)]
+    pub grant_expiry_warning_ms: u64,
+
     /// The clock every timestamp, expiry and timeout reads (the wall clock; tests inject
     /// [`crate::clock::Clock::tokio`]). Not a setting.
     #[arg(skip)]

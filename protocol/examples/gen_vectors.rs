@@ -784,6 +784,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         ),
     ];
     all.extend(engagement_vectors());
+    all.extend(account_health_vectors());
     all
 }
 
@@ -1297,4 +1298,27 @@ fn main() -> std::io::Result<()> {
     }
     println!("wrote {} vector pairs to {}", catalogue.len(), dir.display());
     Ok(())
+}
+
+/// Account health: the command and its reply.
+fn account_health_vectors() -> Vec<(&'static str, Vector)> {
+    let mut pinned =
+        HealthFinding::new(FindingKind::SoldOutPinned, "\"Lamp\" sold out in its flash sale and is still pinned");
+    pinned.room = Some(ROOM.into());
+    pinned.product_id = Some("p-lamp".into());
+    pinned.sale_id = Some("fs_3".into());
+    let mut grant = HealthFinding::new(FindingKind::GrantExpiring, "Acme Agency's access ends in 1440 minutes");
+    grant.agency_id = Some("ag-42".into());
+    grant.expires_at = Some(T0 + 86_400_000);
+    let health = AccountHealth {
+        creator_id: "u-creator-1".into(),
+        counts: HealthCounts { filtered_comments: 42, mutes: 3, blocks: 1, refused_agency_operations: 2 },
+        findings: vec![pinned, grant],
+        truncated: false,
+        checked_at: T0 + 7_200_000,
+    };
+    vec![
+        ("client_get_account_health", client(90, Command::GetAccountHealth)),
+        ("reply_account_health", ok(90, ReplyResult::AccountHealth { health })),
+    ]
 }

@@ -173,6 +173,10 @@ pub enum ReplyResult {
     Summary {
         summary: LiveSummary,
     },
+    /// `get_account_health`: the creator's counts and what the check found.
+    AccountHealth {
+        health: AccountHealth,
+    },
 }
 
 /// Sent once, right after authentication succeeds.

@@ -85,6 +85,11 @@ pub async fn dispatch(services: &Services, caller: &mut Caller, id: u64, command
         && (matches!(command, Command::AccessRequest { .. } | Command::Unlink { .. })
             || moderation::commands::audits_itself(&command)
             || schedule::commands::audits_itself(&command));
+    if let (Role::Agency, Err(error)) = (caller.identity.role, &outcome) {
+        if error.code == ErrorCode::Forbidden {
+            count_refused(services, &caller.identity, room.as_deref());
+        }
+    }
     if caller.identity.role == Role::Agency && policy::rule_for(&command).audited && !limited && !audited_with_change {
         audit(services, &caller.identity, &command, room.as_deref(), &outcome).await;
     }
@@ -141,6 +146,20 @@ async fn run(
             })),
             command if commerce::handles(command) => {
                 commerce::handle(services, &caller.identity, room.as_deref(), command).await
+            }
+            Command::GetAccountHealth => {
+                let creator = match &caller.identity.agency {
+                    Some(agency) => agency.creator_id.clone(),
+                    None => caller.identity.user.id.clone(),
+                };
+                let sources = crate::health::Sources {
+                    store: &services.partner.store,
+                    rooms: &services.rooms,
+                    moderation: &services.moderation,
+                    config: &services.config,
+                };
+                let health = crate::health::report(sources, &creator).await?;
+                Ok(Answer::Reply(stagehand_protocol::server::ReplyResult::AccountHealth { health }))
             }
             Command::GetSummary { room } => {
                 let owner = match &caller.identity.agency {
@@ -279,6 +298,14 @@ pub fn leave_all(services: &Services, caller: &mut Caller) {
             staff_presence(services, &caller.identity, &room, joined);
         }
     }
+}
+
+/// Count an agency command refused as `forbidden` in the account health of the creator it
+/// targeted: the room's, else the one the staff token names.
+fn count_refused(services: &Services, identity: &Identity, room: Option<&Room>) {
+    let Some(agency) = &identity.agency else { return };
+    let creator = room.map(|room| room.creator.id.as_str()).unwrap_or(&agency.creator_id);
+    services.moderation.tally.refused(creator);
 }
 
 /// Append the audit record of an agency command, with its outcome.

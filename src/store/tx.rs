@@ -255,4 +255,18 @@ impl<'a> Tx<'a> {
     pub fn prune(&self, retention: &Retention, now: Millis) -> Result<Pruned, StoreError> {
         retention::prune(self.tx, retention, now)
     }
+
+    /// Adds to `creator_id`'s account-health counts.
+    pub fn add_health_counts(
+        &self,
+        creator_id: &str,
+        delta: &stagehand_protocol::types::HealthCounts,
+    ) -> Result<(), StoreError> {
+        super::health::add(self.tx, creator_id, delta)
+    }
+
+    /// `creator_id`'s account-health counts as stored.
+    pub fn health_counts(&self, creator_id: &str) -> Result<stagehand_protocol::types::HealthCounts, StoreError> {
+        super::health::counts(self.tx, creator_id)
+    }
 }

@@ -80,6 +80,7 @@ pub fn post(ctx: &mut Ctx<'_>, room: &Room, text: &str) -> HubResult<Outcome> {
             Ok(Outcome::reply(ReplyResult::Comment { comment_id, seq: event.seq }))
         }
         Verdict::Hold(reason) => {
+            ctx.moderation.tally.filtered(&room.creator.id);
             let comment = HeldComment { comment_id, author: author.clone(), text: text.clone(), reason, held_at: now };
             op.publish(EventBody::CommentHeld { comment });
             tell(room, ctx.outbox, EventBody::Comment { comment_id, author, text, operator }, now);

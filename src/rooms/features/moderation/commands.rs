@@ -17,8 +17,8 @@ use crate::rooms::Room;
 use crate::store::{NewAudit, StoreError, Tx};
 use stagehand_protocol::server::{Event, EventBody, ReplyResult, ServerMessage};
 use stagehand_protocol::types::{
-    Actor, BlockedTerm, CommentSettings, ModeratedUser, ModerationAction, MuteDuration, Operator, RoomState as Phase,
-    Sanction,
+    Actor, BlockedTerm, CommentSettings, HealthCounts, ModeratedUser, ModerationAction, MuteDuration, Operator,
+    RoomState as Phase, Sanction,
 };
 use stagehand_protocol::Command;
 use std::sync::Arc;
@@ -316,7 +316,13 @@ async fn impose(m: &Moderation, who: &Identity, room: &Room, sanction: Moderated
     let (stored, who_creator) = (sanction.clone(), creator.clone());
     let detail = Some(format!("user {}", sanction.user_id));
     persist(m, who, room, command_name(sanction.sanction, true), detail, move |tx| {
-        tx.put_sanction(&who_creator, &stored)
+        tx.put_sanction(&who_creator, &stored)?;
+        let counted = match stored.sanction {
+            Sanction::Muted => HealthCounts { mutes: 1, ..HealthCounts::default() },
+            Sanction::Blocked => HealthCounts { blocks: 1, ..HealthCounts::default() },
+            Sanction::Hidden => return Ok(()),
+        };
+        tx.add_health_counts(&who_creator, &counted)
     })
     .await?;
     let (action, user, until) = (action_of(sanction.sanction, true), sanction.user_id.clone(), sanction.until);

@@ -57,6 +57,8 @@ pub struct Moderation {
     pub(super) store: StoreHandle,
     pub(super) inboxes: Arc<Inboxes>,
     pub(super) rooms: Arc<Rooms>,
+    /// Account-health counts not yet stored (filtered comments, refused agency operations).
+    pub tally: crate::health::Tally,
 }
 
 impl Moderation {
@@ -78,7 +80,7 @@ impl Moderation {
         for (creator, user) in rows.sanctions {
             creators.entry(creator).or_default().sanctions.entry(user.user_id.clone()).or_default().push(user);
         }
-        Moderation { limits, creators, traffic: DashMap::new(), store, inboxes, rooms }
+        Moderation { limits, creators, traffic: DashMap::new(), store, inboxes, rooms, tally: Default::default() }
     }
 
     /// Whether `sanction` on `user` is in force at `now`: mutes end at `until`, or with the LIVE
