@@ -89,7 +89,7 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     let mut cara =
         Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
     assert_ok(&cara.request(Command::AccessAccept { request_id: request.request_id.clone() }).await.unwrap());
-    ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None, event_id: None }).await.unwrap());
     assert_error(&console.request(Command::EndRoom { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
     // The creator's moderation rules, each acknowledged.
     let term = BlockedTerm { term: "free".into(), expires_at: None };
@@ -141,7 +141,7 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     let ws = format!("ws://{addr}/ws");
     let mut cara =
         Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
-    ok_snapshot(cara.request(Command::StartRoom { room: "show-2".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "show-2".into(), title: None, event_id: None }).await.unwrap());
     let mut sam =
         Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
     ok_snapshot(sam.request(Command::Join { room: "show-2".into(), since: None }).await.unwrap());
@@ -197,7 +197,7 @@ async fn acknowledged_product_sets_and_flash_sale_claims_survive_sigkill() {
     )
     .await
     .unwrap();
-    ok_snapshot(cara.request(Command::StartRoom { room: "shop".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "shop".into(), title: None, event_id: None }).await.unwrap());
     let lamp =
         serde_json::json!({"product_id": "p1", "title": "Lamp", "price": 4900, "currency": "EUR", "in_stock": true});
     let set = serde_json::json!({"name": "Evening", "products": [lamp.clone()]});

@@ -248,7 +248,7 @@ async fn a_giveaway_is_drawn_at_its_end_and_anyone_can_recompute_the_draw() {
         fans.push(lasting(&hub, wire, name, Role::Viewer, None).await);
     }
     settle(&mut cara).await;
-    ok_snapshot(cara.request(Command::StartRoom { room: "gw".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "gw".into(), title: None, event_id: None }).await.unwrap());
     let mut joined_at = Vec::new();
     for fan in &mut fans {
         joined_at.push(ok_snapshot(fan.request(join("gw")).await.unwrap()));
@@ -483,7 +483,11 @@ async fn the_dashboard_ticks_each_second_to_analytics_only_and_the_summary_outli
     let mut promo = lasting(&hub, Wire::Json, "pat", Role::Agency, Some("promo")).await;
     let mut viewer = lasting(&hub, Wire::MsgPack, "vic", Role::Viewer, None).await;
     settle(&mut cara).await;
-    ok_snapshot(cara.request(Command::StartRoom { room: "dash".into(), title: Some("Show".into()) }).await.unwrap());
+    ok_snapshot(
+        cara.request(Command::StartRoom { room: "dash".into(), title: Some("Show".into()), event_id: None })
+            .await
+            .unwrap(),
+    );
     for client in [&mut viewer, &mut stats, &mut promo] {
         ok_snapshot(client.request(join("dash")).await.unwrap());
     }

@@ -31,7 +31,7 @@ async fn scene_with(scopes: Option<Vec<&str>>, tweak: impl FnOnce(&mut stagehand
     let hub = start_with(tweak).await;
     hub.grant("cara", "acme", scopes, DAY).await;
     let mut cara = hub.creator(Wire::Json, "cara").await;
-    ok_snapshot(cara.request(Command::StartRoom { room: ROOM.into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: ROOM.into(), title: None, event_id: None }).await.unwrap());
     let mut sam = hub.agency(Wire::MsgPack, "sam", "acme", "cara").await;
     ok_snapshot(sam.request(Command::Join { room: ROOM.into(), since: None }).await.unwrap());
     // The creator sees staff arrive; drain it so tests start from a quiet room.
@@ -346,7 +346,9 @@ async fn a_mute_refuses_comments_with_retry_after_and_can_remove_recent_ones_as_
     assert_error(&reply, ErrorCode::Muted);
     assert_eq!(reply.error.unwrap().retry_after_ms, None);
     assert_ok(&s.cara.request(Command::EndRoom { room: ROOM.into() }).await.unwrap());
-    ok_snapshot(s.cara.request(Command::StartRoom { room: "next-show".into(), title: None }).await.unwrap());
+    ok_snapshot(
+        s.cara.request(Command::StartRoom { room: "next-show".into(), title: None, event_id: None }).await.unwrap(),
+    );
     let mut vic = s.hub.viewer(Wire::Json, "vic").await;
     ok_snapshot(vic.request(Command::Join { room: "next-show".into(), since: None }).await.unwrap());
     assert_ok(&vic.request(Command::Comment { room: "next-show".into(), text: "hi again".into() }).await.unwrap());
@@ -360,7 +362,9 @@ async fn a_mute_refuses_comments_with_retry_after_and_can_remove_recent_ones_as_
 #[tokio::test]
 async fn a_blocked_account_is_removed_at_once_and_refused_at_every_join_until_unblocked() {
     let mut s = scene().await;
-    ok_snapshot(s.cara.request(Command::StartRoom { room: "second".into(), title: None }).await.unwrap());
+    ok_snapshot(
+        s.cara.request(Command::StartRoom { room: "second".into(), title: None, event_id: None }).await.unwrap(),
+    );
     ok_snapshot(s.vic.request(Command::Join { room: "second".into(), since: None }).await.unwrap());
     assert_ok(&s.sam.request(Command::Block { room: ROOM.into(), user_id: "vic".into() }).await.unwrap());
     // Removed from both of cara's rooms, told so in each.
@@ -379,7 +383,7 @@ async fn a_blocked_account_is_removed_at_once_and_refused_at_every_join_until_un
     }
     // Another creator's rooms are not affected.
     let mut bob = s.hub.creator(Wire::Json, "bob").await;
-    ok_snapshot(bob.request(Command::StartRoom { room: "bobs".into(), title: None }).await.unwrap());
+    ok_snapshot(bob.request(Command::StartRoom { room: "bobs".into(), title: None, event_id: None }).await.unwrap());
     ok_snapshot(s.vic.request(Command::Join { room: "bobs".into(), since: None }).await.unwrap());
     // Staff see the block (with its operator); viewers do not.
     loop {
@@ -477,7 +481,7 @@ async fn a_mute_ends_by_itself_on_the_hubs_clock() {
         Client::connect_with(&hub.ws_url, Wire::Json, Options { wait: None, ..Options::new(Auth::Header(token)) })
     };
     let mut cara = connect(hub.token("cara", stagehand_protocol::types::Role::Creator)).await.unwrap();
-    ok_snapshot(cara.request(Command::StartRoom { room: ROOM.into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: ROOM.into(), title: None, event_id: None }).await.unwrap());
     let mut vic = connect(hub.token("vic", stagehand_protocol::types::Role::Viewer)).await.unwrap();
     ok_snapshot(vic.request(Command::Join { room: ROOM.into(), since: None }).await.unwrap());
     // Paused time jumps ahead whenever the runtime idles (also while the store's thread writes),

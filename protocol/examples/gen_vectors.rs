@@ -327,8 +327,15 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         ),
         ("client_leave", client(4, Command::Leave { room: room() })),
         ("client_comment", client(5, Command::Comment { room: room(), text: "Is the blue one in stock?".into() })),
-        ("client_start_room", client(6, Command::StartRoom { room: room(), title: Some("Spring sale".into()) })),
-        ("client_start_room_no_title", client(7, Command::StartRoom { room: room(), title: None })),
+        (
+            "client_start_room",
+            client(6, Command::StartRoom { room: room(), title: Some("Spring sale".into()), event_id: None }),
+        ),
+        ("client_start_room_no_title", client(7, Command::StartRoom { room: room(), title: None, event_id: None })),
+        (
+            "client_start_room_from_event",
+            client(8, Command::StartRoom { room: room(), title: None, event_id: Some("lev_12".into()) }),
+        ),
         ("client_end_room", client(8, Command::EndRoom { room: room() })),
         (
             "client_schedule_room",

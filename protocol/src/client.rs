@@ -87,11 +87,15 @@ pub enum Command {
         room: String,
         text: String,
     },
-    /// Creator only, own room: go live. Creates the room if it does not exist yet.
+    /// Creator only, own room: go live. Creates the room if it does not exist yet. With
+    /// `event_id`, the LIVE is that scheduled event of the creator's (in this room): its product
+    /// set is loaded into the bag, and its title is the default title.
     StartRoom {
         room: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
     },
     /// Creator only, own room: end the LIVE. Every member receives `room_ended`.
     EndRoom {

@@ -169,6 +169,21 @@ async fn run(
                 let summary = services.partner.summary(room.clone(), Some(owner)).await?;
                 Ok(Answer::Reply(stagehand_protocol::server::ReplyResult::Summary { summary }))
             }
+            Command::StartRoom { room: room_id, title, event_id: Some(event_id) } => {
+                // The event and its set are read first: a refused start leaves nothing behind.
+                let (event_title, set) = scheduled_start(services, &caller.identity, room_id, event_id).await?;
+                let title = title.clone().or(Some(event_title));
+                let mut ctx = Ctx {
+                    identity: &caller.identity,
+                    outbox: &caller.outbox,
+                    request_id: id,
+                    joined: &mut caller.joined,
+                    max_rooms: services.config.max_rooms_per_connection,
+                    rooms: &services.rooms,
+                    moderation: &services.moderation,
+                };
+                Ok(features::lifecycle::start(&mut ctx, room_id, title.as_deref(), set.as_ref())?.answer)
+            }
             command if features::is_room_command(command) => {
                 let mut ctx = Ctx {
                     identity: &caller.identity,
@@ -201,6 +216,30 @@ async fn run(
     }
     .await;
     (result, room)
+}
+
+/// A LIVE started from a scheduled event: the event must be the creator's, still scheduled, and
+/// planned in this room; its title, and its product set if it names one (`not_found` if that set
+/// was deleted).
+async fn scheduled_start(
+    services: &Services,
+    identity: &Identity,
+    room: &str,
+    event_id: &str,
+) -> HubResult<(String, Option<stagehand_protocol::types::ProductSet>)> {
+    let (creator, id) = (identity.user.id.clone(), event_id.to_string());
+    let event = services.partner.store.write(move |tx| tx.live_event(&id, &creator)).await?;
+    if event.status != stagehand_protocol::types::LiveEventStatus::Scheduled {
+        return Err(HubError::conflict(format!("the LIVE event {event_id} is cancelled")));
+    }
+    if event.room != room {
+        return Err(HubError::invalid(format!("the LIVE event {event_id} is planned in the room `{}`", event.room)));
+    }
+    let set = match &event.product_set_id {
+        Some(set_id) => Some(crate::catalog::get(&services.partner.store, &identity.user.id, set_id).await?),
+        None => None,
+    };
+    Ok((event.title, set))
 }
 
 /// The scheduler's settings, from the config.

@@ -197,6 +197,15 @@ impl<'a> Tx<'a> {
         super::scheduling::create(self.tx, new, now)
     }
 
+    /// One of `creator_id`'s events (`NotFound`).
+    pub fn live_event(
+        &self,
+        event_id: &str,
+        creator_id: &str,
+    ) -> Result<stagehand_protocol::types::LiveEventInfo, StoreError> {
+        super::scheduling::get(self.tx, event_id, creator_id)
+    }
+
     /// Changes `creator_id`'s scheduled event (`NotFound`; `Conflict` once cancelled).
     pub fn update_live_event(
         &self,
