@@ -538,3 +538,32 @@ async fn the_dashboard_ticks_each_second_to_analytics_only_and_the_summary_outli
     assert_eq!((status, &body["totals"]["orders"]), (200, &serde_json::json!(1)), "{body}");
     assert_eq!(hub.api_get("/api/v1/rooms/nope/summary").await.0, 404);
 }
+
+#[tokio::test]
+async fn repeating_the_giveaway_keyword_is_an_entry_not_spam_other_repeats_are_still_held() {
+    let hub = start().await;
+    let (mut cara, mut vic) = live_room(&hub, Wire::Json, "gw-rep", "cara").await;
+    assert_ok(&cara.request(giveaway("gw-rep", 600_000, 1, false)).await.unwrap());
+    for text in ["Shirt Please", " shirt please ", "SHIRT PLEASE", "hello", "hello"] {
+        assert_ok(&vic.request(comment("gw-rep", text)).await.unwrap());
+    }
+    // Staff see every public comment and every held one, in order.
+    let mut public = Vec::new();
+    let held = loop {
+        let event = cara.next_non_count_event().await.unwrap();
+        match event.body {
+            EventBody::Comment { text, .. } => public.push(text),
+            EventBody::CommentHeld { comment } => break comment,
+            _ => {}
+        }
+    };
+    assert_eq!(public, ["Shirt Please", " shirt please ", "SHIRT PLEASE", "hello"].map(|t| t.trim().to_string()));
+    assert_eq!(
+        (held.text.as_str(), held.reason),
+        ("hello", stagehand_protocol::types::HoldReason::Repeated),
+        "the repeat rule still applies to anything else"
+    );
+    // One entrant however often it is repeated.
+    let snapshot = ok_snapshot(hub.viewer(Wire::Json, "late").await.request(join("gw-rep")).await.unwrap());
+    assert_eq!(snapshot.giveaway.map(|g| g.entries), Some(1));
+}

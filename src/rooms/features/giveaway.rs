@@ -84,6 +84,12 @@ pub fn apply(state: &mut State, event: &Event) {
     }
 }
 
+/// Whether `text` is an entry to the room's open giveaway (its keyword, while entries are open):
+/// repeating it is not spam (entering is idempotent).
+pub fn is_entry(state: &State, text: &str, now: Millis) -> bool {
+    state.open.as_ref().is_some_and(|open| now < open.info.ends_at && fold(text) == open.keyword)
+}
+
 /// How a comment is compared with the keyword.
 fn fold(text: &str) -> String {
     text.trim().to_lowercase()
