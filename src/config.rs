@@ -177,6 +177,12 @@ pub struct Config {
     pub room_ops_rate: f64,
     #[arg(long, env = "STAGEHAND_ROOM_OPS_BURST", default_value_t = 50)]
     pub room_ops_burst: u32,
+    /// Moderation commands per second per staff member (the creator, or one agency staff member),
+    /// shared by all of that person's connections, and the burst allowed.
+    #[arg(long, env = "STAGEHAND_STAFF_MODERATION_RATE", default_value_t = 5.0)]
+    pub staff_moderation_rate: f64,
+    #[arg(long, env = "STAGEHAND_STAFF_MODERATION_BURST", default_value_t = 20)]
+    pub staff_moderation_burst: u32,
 
     // ---- commerce: product sets, the shopping bag, billboards, flash sales -----------------
     /// Product sets one creator may keep.
@@ -347,6 +353,7 @@ impl Config {
             ("room_comment_rate", self.room_comment_rate),
             ("ops_rate", self.ops_rate),
             ("room_ops_rate", self.room_ops_rate),
+            ("staff_moderation_rate", self.staff_moderation_rate),
             ("join_rate", self.join_rate),
             ("connection_rate", self.connection_rate),
             ("api_key_failure_rate", self.api_key_failure_rate),

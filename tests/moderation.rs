@@ -496,3 +496,40 @@ async fn a_mute_ends_by_itself_on_the_hubs_clock() {
     assert_ok(&vic.request(comment("hello!")).await.unwrap());
     assert!(list(&mut cara).await.1.is_empty(), "an ended mute is no longer listed");
 }
+
+#[tokio::test]
+async fn a_staff_members_connections_share_one_moderation_budget_and_a_refusal_applies_nothing() {
+    let mut s = scene_with(None, |c| {
+        c.ops_rate = 0.001;
+        c.ops_burst = 10;
+        c.staff_moderation_rate = 0.001;
+        c.staff_moderation_burst = 3;
+    })
+    .await;
+    // A second console of the same staff member: its own connection budget is untouched, but the
+    // person's is shared.
+    let mut sam2 = s.hub.agency(Wire::Json, "sam", "acme", "cara").await;
+    ok_snapshot(sam2.request(Command::Join { room: ROOM.into(), since: None }).await.unwrap());
+    assert_ok(&s.sam.request(mute("u1", MuteDuration::Min5, false)).await.unwrap());
+    assert_ok(&sam2.request(mute("u2", MuteDuration::Min5, false)).await.unwrap());
+    assert_ok(&s.sam.request(Command::Block { room: ROOM.into(), user_id: "u3".into() }).await.unwrap());
+    for console in [&mut sam2, &mut s.sam] {
+        let reply = console.request(mute("u4", MuteDuration::Min5, false)).await.unwrap();
+        assert_error(&reply, ErrorCode::RateLimited);
+        let error = reply.error.unwrap();
+        assert!(error.retry_after_ms.unwrap() > 0 && error.message.contains("staff member"), "{error:?}");
+    }
+    let deleted = Command::DeleteComment { room: ROOM.into(), comment_id: 1 };
+    assert_error(&sam2.request(deleted).await.unwrap(), ErrorCode::RateLimited);
+    // Another staff member of the same agency, and the creator, have their own budgets.
+    let mut sue = s.hub.agency(Wire::Json, "sue", "acme", "cara").await;
+    ok_snapshot(sue.request(Command::Join { room: ROOM.into(), since: None }).await.unwrap());
+    assert_ok(&sue.request(mute("u5", MuteDuration::Min5, false)).await.unwrap());
+    assert_ok(&s.cara.request(mute("u6", MuteDuration::Min5, false)).await.unwrap());
+    // Non-moderation operations are not charged to it.
+    assert_ok(&s.sam.request(Command::Dashboard { room: ROOM.into() }).await.unwrap());
+    let (_, users) = list(&mut s.cara).await;
+    let mut sanctioned: Vec<&str> = users.iter().map(|u| u.user_id.as_str()).collect();
+    sanctioned.sort();
+    assert_eq!(sanctioned, vec!["u1", "u2", "u3", "u5", "u6"], "nothing refused was applied");
+}

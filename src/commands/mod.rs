@@ -134,6 +134,11 @@ async fn run(
                 return Err(HubError::forbidden("join the room first"));
             }
         }
+        // Moderation: the staff member's own budget, shared by all their connections.
+        if rule.limit.is_some() && is_moderation(command) {
+            let check = services.moderation.staff_limits.check(&caller.identity.user.id, "staff member moderation");
+            check.inspect_err(|_| services.metrics.limited("staff_moderation"))?;
+        }
         if let (Some(class), Some(room)) = (rule.limit, &room) {
             room.limits.check(class, "room").inspect_err(|_| services.metrics.limited(class.label()))?;
         }
@@ -240,6 +245,11 @@ async fn scheduled_start(
         None => None,
     };
     Ok((event.title, set))
+}
+
+/// Commands that moderate comments and commenters (rate limited per staff member too).
+fn is_moderation(command: &Command) -> bool {
+    moderation::commands::is_command(command) || matches!(command, Command::DeleteComment { .. })
 }
 
 /// The scheduler's settings, from the config.
