@@ -806,6 +806,23 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The sample giveaway's entry salt: the bytes 0xa0, 0xa1, …, 0xaf.
+fn giveaway_salt() -> [u8; 16] {
+    std::array::from_fn(|i| 0xa0 + i as u8)
+}
+
+/// A pseudonymous entry exactly as SPEC.md words it: the first 16 bytes of
+/// SHA-256(giveaway_id ‖ 0x00 ‖ user_id ‖ 0x00 ‖ salt), lowercase hex.
+pub fn spec_entry(giveaway_id: &str, user_id: &str, salt: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut input = giveaway_id.as_bytes().to_vec();
+    input.push(0);
+    input.extend_from_slice(user_id.as_bytes());
+    input.push(0);
+    input.extend_from_slice(salt);
+    hex(&Sha256::digest(&input)[..16])
+}
+
 /// The draw exactly as SPEC.md words it (written from the spec, apart from the hub's code).
 pub fn spec_draw(seed: &[u8; 32], n: usize, k: usize) -> Vec<usize> {
     use sha2::{Digest, Sha256};
@@ -906,10 +923,14 @@ fn minute(offset: Millis, viewers: u64) -> MinutePoint {
 fn engagement_vectors() -> Vec<(&'static str, Vector)> {
     let room = || ROOM.to_string();
     let started = EventBody::GiveawayStarted { giveaway: giveaway_info(), by: creator(), operator: Some(operator()) };
-    let entrants: Vec<String> = ["Sam", "Ana", "Lee", "Kim", "Ola"].map(String::from).to_vec();
+    let names = ["Sam", "Ana", "Lee", "Kim", "Ola"];
+    let entrants: Vec<String> = ["u-sam", "u-ana", "u-lee", "u-kim", "u-ola"]
+        .iter()
+        .map(|id| spec_entry("gw_70", id, &giveaway_salt()))
+        .collect();
     let winners = spec_draw(&giveaway_seed(), entrants.len(), 2)
         .into_iter()
-        .map(|i| GiveawayWinner { index: i as u32, name: entrants[i].clone() })
+        .map(|i| GiveawayWinner { index: i as u32, name: names[i].to_string() })
         .collect();
     let order_entry = FeedEntry {
         feed_id: 17,
@@ -986,6 +1007,7 @@ fn engagement_vectors() -> Vec<(&'static str, Vector)> {
                 EventBody::GiveawayDrawn {
                     giveaway_id: "gw_70".into(),
                     seed: hex(&giveaway_seed()),
+                    salt: hex(&giveaway_salt()),
                     entrants,
                     winners,
                     absent: 1,
