@@ -27,7 +27,8 @@ async fn main() -> anyhow::Result<()> {
         if started {
             room.join(&mut client).await?;
         } else {
-            let start = Command::StartRoom { room: room.name.clone(), title: Some("Spring collection".into()) };
+            let start =
+                Command::StartRoom { room: room.name.clone(), title: Some("Spring collection".into()), event_id: None };
             let reply = client.request(start).await?;
             let Some(ReplyResult::Snapshot(snapshot)) = reply.result else {
                 anyhow::bail!("start refused: {:?}", reply.error);

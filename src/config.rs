@@ -179,6 +179,12 @@ pub struct Config {
     pub room_ops_rate: f64,
     #[arg(long, env = "STAGEHAND_ROOM_OPS_BURST", default_value_t = 50)]
     pub room_ops_burst: u32,
+    /// Moderation commands per second per staff member (the creator, or one agency staff member),
+    /// shared by all of that person's connections, and the burst allowed.
+    #[arg(long, env = "STAGEHAND_STAFF_MODERATION_RATE", default_value_t = 5.0)]
+    pub staff_moderation_rate: f64,
+    #[arg(long, env = "STAGEHAND_STAFF_MODERATION_BURST", default_value_t = 20)]
+    pub staff_moderation_burst: u32,
 
     // ---- commerce: product sets, the shopping bag, billboards, flash sales -----------------
     /// Product sets one creator may keep.
@@ -257,6 +263,10 @@ pub struct Config {
     /// Scheduled LIVE events one creator may have at once.
     #[arg(long, env = "STAGEHAND_MAX_LIVE_EVENTS", default_value_t = 100)]
     pub max_live_events: u64,
+
+    /// Account health warns about an agency grant that ends within this window (`grant_expiring`).
+    #[arg(long, env = "STAGEHAND_GRANT_EXPIRY_WARNING_MS", default_value_t = 259_200_000)]
+    pub grant_expiry_warning_ms: u64,
 
     /// The clock every timestamp, expiry and timeout reads (the wall clock; tests inject
     /// [`crate::clock::Clock::tokio`]). Not a setting.
@@ -345,6 +355,7 @@ impl Config {
             ("room_comment_rate", self.room_comment_rate),
             ("ops_rate", self.ops_rate),
             ("room_ops_rate", self.room_ops_rate),
+            ("staff_moderation_rate", self.staff_moderation_rate),
             ("join_rate", self.join_rate),
             ("connection_rate", self.connection_rate),
             ("api_key_failure_rate", self.api_key_failure_rate),

@@ -39,6 +39,7 @@ pub mod config;
 pub mod conn;
 pub mod delivery;
 pub mod error;
+pub mod health;
 pub mod housekeeping;
 pub mod http;
 pub mod hub;

@@ -79,10 +79,48 @@ impl Limiters {
     }
 }
 
+/// One budget per person (a user id), shared by all of that person's connections: moderation
+/// commands are limited per staff member, so opening more consoles buys no more. Keys are added
+/// only for callers the policy table already allowed; the map forgets keys whose budget is full
+/// again once it holds more than `max_keys`, and past that refuses new keys (`rate_limited`)
+/// rather than growing.
+pub struct PerPerson {
+    limiter: governor::DefaultKeyedRateLimiter<String>,
+    max_keys: usize,
+}
+
+impl PerPerson {
+    pub fn new(per_second: f64, burst: u32, max_keys: usize) -> Self {
+        let state = governor::state::keyed::DefaultKeyedStateStore::default();
+        PerPerson {
+            limiter: governor::RateLimiter::new(quota(per_second, burst), state, CLOCK.clone()),
+            max_keys: max_keys.max(1),
+        }
+    }
+
+    /// Take one cell of `person`'s budget, or say how long until one is free.
+    pub fn check(&self, person: &str, what: &str) -> Result<(), HubError> {
+        let key = person.to_string();
+        if self.limiter.len() >= self.max_keys {
+            self.limiter.retain_recent();
+            if self.limiter.len() >= self.max_keys {
+                return Err(HubError::rate_limited(what, 1_000));
+            }
+        }
+        self.limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(CLOCK.now());
+            HubError::rate_limited(what, wait.as_millis() as u64)
+        })
+    }
+}
+
 fn limiter(per_second: f64, burst: u32) -> DefaultDirectRateLimiter {
+    DefaultDirectRateLimiter::direct_with_clock(quota(per_second, burst), CLOCK.clone())
+}
+
+fn quota(per_second: f64, burst: u32) -> Quota {
     // Config validation guarantees a positive, finite rate.
     let period = Duration::from_secs_f64(1.0 / per_second).max(Duration::from_nanos(1));
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
-    DefaultDirectRateLimiter::direct_with_clock(quota, CLOCK.clone())
+    Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst)
 }

@@ -80,6 +80,8 @@ const EVENT_IN_TYPES: &[&str] = &[
     "cancel_live_event",
     "set_campaign",
     "list_live_events",
+    // Account health.
+    "get_account_health",
     // Events backends publish over HTTP.
     "order",
     "subscription",

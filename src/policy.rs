@@ -108,6 +108,8 @@ pub fn rule_for(command: &Command) -> Rule {
         Command::CancelLiveEvent { .. }   => row(N, A, scope(Scope::Scheduling),           Some(OPS),      true,  false),
         Command::SetCampaign { .. }       => row(N, A, scope(Scope::Promotions),           Some(OPS),      true,  false),
         Command::ListLiveEvents { .. }    => row(N, A, scope(Scope::Scheduling),           None,           false, false),
+        // Account health: the caller's own (creator) or the token's creator's (staff).
+        Command::GetAccountHealth         => row(N, A, scope(Scope::Analytics),            Some(OPS),      true,  false),
         Command::AccessRequest { .. }     => row(N, N, A,                                  Some(OPS),      true,  false),
         Command::AccessAccept { .. }      => row(N, A, N,                                  Some(OPS),      true,  false),
         Command::AccessDecline { .. }     => row(N, A, N,                                  Some(OPS),      true,  false),

@@ -46,6 +46,7 @@ pub async fn start(mut config: Config) -> std::io::Result<RunningHub> {
         crate::commands::schedule_settings(&hub.config),
         hub.shutdown.clone(),
     ));
+    tokio::spawn(crate::health::run(hub.services.moderation.clone(), hub.partner.store.clone(), hub.shutdown.clone()));
     tokio::spawn(housekeeping::prune_periodically(hub.partner.clone(), hub.config.clone(), hub.shutdown.clone()));
     let router = crate::http::router(hub.clone());
     let stop_listening = CancellationToken::new();
@@ -74,6 +75,8 @@ impl RunningHub {
         if !drained {
             tracing::warn!("connections still open after the shutdown grace period");
         }
+        // The last account-health counts, after the connections that could add to them.
+        hub.services.moderation.tally.flush(&hub.partner.store).await;
         drained
     }
 }

@@ -380,7 +380,7 @@ async fn patient(hub: &TestHub, wire: Wire, token: String) -> Client {
 
 async fn patient_room(hub: &TestHub, room: &str) -> (Client, Client) {
     let mut cara = patient(hub, Wire::Json, long_token(hub, "cara", Role::Creator)).await;
-    ok_snapshot(cara.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: room.into(), title: None, event_id: None }).await.unwrap());
     let mut vic = patient(hub, Wire::MsgPack, long_token(hub, "vic", Role::Viewer)).await;
     ok_snapshot(vic.request(Command::Join { room: room.into(), since: None }).await.unwrap());
     (cara, vic)

@@ -132,13 +132,13 @@ async fn a_creator_may_have_at_most_max_rooms_per_creator_open_rooms() {
     let hub = start_with(|c| c.max_rooms_per_creator = 2).await;
     let starts_at = stagehand::clock::now_ms() + 3_600_000;
     let mut cara = hub.creator(Wire::Json, "cara").await;
-    ok_snapshot(cara.request(Command::StartRoom { room: "c-1".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "c-1".into(), title: None, event_id: None }).await.unwrap());
     let schedule = |room: &str| Command::ScheduleRoom { room: room.into(), title: "Later".into(), starts_at };
     ok_snapshot(cara.request(schedule("c-2")).await.unwrap());
 
     // A third room, by any way in, is refused and nothing is created.
     assert_error(
-        &cara.request(Command::StartRoom { room: "c-3".into(), title: None }).await.unwrap(),
+        &cara.request(Command::StartRoom { room: "c-3".into(), title: None, event_id: None }).await.unwrap(),
         ErrorCode::Unavailable,
     );
     assert_error(&cara.request(schedule("c-3")).await.unwrap(), ErrorCode::Unavailable);
@@ -151,9 +151,9 @@ async fn a_creator_may_have_at_most_max_rooms_per_creator_open_rooms() {
     assert_eq!(hub.api_get("/api/v1/rooms/c-3").await.0, 404, "a refused room is not created");
 
     // Her rooms that exist are still hers to run, and other creators are not affected.
-    ok_snapshot(cara.request(Command::StartRoom { room: "c-2".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "c-2".into(), title: None, event_id: None }).await.unwrap());
     let mut otto = hub.creator(Wire::MsgPack, "otto").await;
-    ok_snapshot(otto.request(Command::StartRoom { room: "o-1".into(), title: None }).await.unwrap());
+    ok_snapshot(otto.request(Command::StartRoom { room: "o-1".into(), title: None, event_id: None }).await.unwrap());
     let other = serde_json::json!({"creator_id": "otto", "creator_name": "Otto", "title": "Next"});
     assert_eq!(hub.api_put("/api/v1/rooms/o-2", other).await.0, 200);
 
@@ -162,7 +162,7 @@ async fn a_creator_may_have_at_most_max_rooms_per_creator_open_rooms() {
     let (status, body) = hub.api_put("/api/v1/rooms/c-3", spec).await;
     assert_eq!((status, body["state"].as_str()), (200, Some("scheduled")), "{body}");
     assert_error(
-        &cara.request(Command::StartRoom { room: "c-4".into(), title: None }).await.unwrap(),
+        &cara.request(Command::StartRoom { room: "c-4".into(), title: None, event_id: None }).await.unwrap(),
         ErrorCode::Unavailable,
     );
 }
@@ -231,7 +231,9 @@ async fn a_live_room_is_reclaimed_after_its_creator_was_gone_for_the_grace() {
     let mut studio = patient(&hub, Wire::MsgPack, creator_token()).await;
     let mut viewer = patient(&hub, Wire::Json, hub.token("vic", Role::Viewer)).await;
     settle(&mut viewer).await;
-    ok_snapshot(studio.request(Command::StartRoom { room: "r-gone".into(), title: None }).await.unwrap());
+    ok_snapshot(
+        studio.request(Command::StartRoom { room: "r-gone".into(), title: None, event_id: None }).await.unwrap(),
+    );
     ok_snapshot(viewer.request(join("r-gone")).await.unwrap());
 
     // The studio drops; the hub notices when it reads the close.
@@ -261,7 +263,9 @@ async fn a_live_room_whose_creator_comes_back_within_the_grace_stays_live() {
     let mut phone = patient(&hub, Wire::MsgPack, creator_token()).await;
     let mut viewer = patient(&hub, Wire::Json, hub.token("vic", Role::Viewer)).await;
     settle(&mut viewer).await;
-    ok_snapshot(studio.request(Command::StartRoom { room: "r-back".into(), title: None }).await.unwrap());
+    ok_snapshot(
+        studio.request(Command::StartRoom { room: "r-back".into(), title: None, event_id: None }).await.unwrap(),
+    );
     ok_snapshot(viewer.request(join("r-back")).await.unwrap());
 
     let left_at = clock.now_ms();
@@ -333,8 +337,9 @@ async fn the_creator_gets_its_start_as_the_snapshot_and_not_again_as_an_event() 
     for wire in Wire::BOTH {
         let hub = start().await;
         let mut cara = hub.creator(wire, "cara").await;
-        let started =
-            ok_snapshot(cara.request(Command::StartRoom { room: "r-start".into(), title: None }).await.unwrap());
+        let started = ok_snapshot(
+            cara.request(Command::StartRoom { room: "r-start".into(), title: None, event_id: None }).await.unwrap(),
+        );
         assert_eq!((started.state, started.seq), (RoomState::Live, 1));
         let (status, body) = hub.publish("r-start", order("o-1")).await;
         assert_eq!(status, 202, "{body}");

@@ -1,6 +1,7 @@
 //! What the hub acknowledged survives `kill -9`: the real `stagehand` binary gets a grant, a
 //! notification, an audit record, the creator's moderation rules (a blocked term, a block, a
-//! 24-hour mute), a planned LIVE event and a LIVE's summary acknowledged, is killed with SIGKILL,
+//! 24-hour mute, a block made over HTTP), planned LIVE events (one over HTTP), a LIVE's summary
+//! and account-health counts acknowledged, is killed with SIGKILL,
 //! restarts on the same data directory, and still has all of them — and enforces the grant and the
 //! rules again at once. Likewise a product set and an answered flash-sale claim.
 
@@ -89,7 +90,7 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     let mut cara =
         Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
     assert_ok(&cara.request(Command::AccessAccept { request_id: request.request_id.clone() }).await.unwrap());
-    ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None, event_id: None }).await.unwrap());
     assert_error(&console.request(Command::EndRoom { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
     // The creator's moderation rules, each acknowledged.
     let term = BlockedTerm { term: "free".into(), expires_at: None };
@@ -119,6 +120,27 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
         http.post(format!("http://{addr}/api/v1/rooms/show/events")).bearer_auth(API_KEY).json(&order).send().await;
     assert_eq!(published.unwrap().status().as_u16(), 202);
     assert_ok(&cara.request(Command::EndRoom { room: "show".into() }).await.unwrap());
+    // The platform's HTTP twins: a block and a planned LIVE, each answered.
+    let blocked = http.put(format!("http://{addr}/api/v1/creators/cara/blocks/zed")).bearer_auth(API_KEY).send().await;
+    assert_eq!(blocked.unwrap().status().as_u16(), 200);
+    let planned = serde_json::json!({"room": "show-4", "title": "Platform planned", "starts_at": ends - 1800 * 1000});
+    let created = http
+        .post(format!("http://{addr}/api/v1/creators/cara/live-events"))
+        .bearer_auth(API_KEY)
+        .json(&planned)
+        .send()
+        .await;
+    assert_eq!(created.unwrap().status().as_u16(), 201);
+    // Account health as answered: mutes and blocks are stored with the sanction, and a report
+    // stores the counts still pending (the refused `end_room`) before it answers.
+    let health = http.get(format!("http://{addr}/api/v1/creators/cara/health")).bearer_auth(API_KEY).send().await;
+    let health: serde_json::Value = health.unwrap().json().await.unwrap();
+    let counts = health["counts"].clone();
+    assert_eq!(
+        (counts["mutes"].as_u64(), counts["blocks"].as_u64(), counts["refused_agency_operations"].as_u64()),
+        (Some(1), Some(2), Some(1)),
+        "{health}"
+    );
 
     hub.kill().expect("SIGKILL");
     hub.wait().unwrap();
@@ -136,12 +158,14 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     let summary: serde_json::Value = api("/rooms/show/summary").await.unwrap().json().await.unwrap();
     assert_eq!((summary["totals"]["orders"].as_u64(), summary["totals"]["units"].as_u64()), (Some(1), Some(3)));
     assert_eq!(summary["creator_id"], "cara", "{summary}");
+    let health: serde_json::Value = api("/creators/cara/health").await.unwrap().json().await.unwrap();
+    assert_eq!(health["counts"], counts, "the answered account-health counts survive");
 
     // The grant works from memory again right after the restart.
     let ws = format!("ws://{addr}/ws");
     let mut cara =
         Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "cara", Role::Creator, None))).await.unwrap();
-    ok_snapshot(cara.request(Command::StartRoom { room: "show-2".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "show-2".into(), title: None, event_id: None }).await.unwrap());
     let mut sam =
         Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, "sam", Role::Agency, Some("acme")))).await.unwrap();
     ok_snapshot(sam.request(Command::Join { room: "show-2".into(), since: None }).await.unwrap());
@@ -151,7 +175,7 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     let Some(ReplyResult::Moderation { terms, users }) = reply.result else { panic!("{reply:?}") };
     assert_eq!(terms.iter().map(|t| t.term.as_str()).collect::<Vec<_>>(), vec!["free"]);
     let sanctions: Vec<(&str, Sanction)> = users.iter().map(|u| (u.user_id.as_str(), u.sanction)).collect();
-    assert_eq!(sanctions, vec![("max", Sanction::Muted), ("vic", Sanction::Blocked)]);
+    assert_eq!(sanctions, vec![("max", Sanction::Muted), ("vic", Sanction::Blocked), ("zed", Sanction::Blocked)]);
     let viewer = |sub: &str| Client::connect(&ws, Wire::Json, Auth::Header(token(&keys, sub, Role::Viewer, None)));
     let mut vic = viewer("vic").await.unwrap();
     assert_error(
@@ -175,7 +199,7 @@ async fn acknowledged_grants_notifications_and_audit_records_survive_sigkill() {
     // The planned LIVE event is still in the calendar.
     let reply = cara.request(Command::ListLiveEvents { include_cancelled: false }).await.unwrap();
     let Some(ReplyResult::LiveEvents { items }) = reply.result else { panic!("{reply:?}") };
-    assert_eq!(items.iter().map(|e| e.title.as_str()).collect::<Vec<_>>(), vec!["Next week"]);
+    assert_eq!(items.iter().map(|e| e.title.as_str()).collect::<Vec<_>>(), vec!["Next week", "Platform planned"]);
     hub.kill().unwrap();
     hub.wait().unwrap();
 }
@@ -197,7 +221,7 @@ async fn acknowledged_product_sets_and_flash_sale_claims_survive_sigkill() {
     )
     .await
     .unwrap();
-    ok_snapshot(cara.request(Command::StartRoom { room: "shop".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "shop".into(), title: None, event_id: None }).await.unwrap());
     let lamp =
         serde_json::json!({"product_id": "p1", "title": "Lamp", "price": 4900, "currency": "EUR", "in_stock": true});
     let set = serde_json::json!({"name": "Evening", "products": [lamp.clone()]});

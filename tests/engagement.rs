@@ -153,7 +153,7 @@ async fn giveaways_are_for_the_creator_and_promotions_staff_and_viewers_see_them
     // A late joiner's snapshot has the open giveaway.
     let mut late = hub.viewer(Wire::MsgPack, "late").await;
     let snapshot = ok_snapshot(late.request(join("gw-1")).await.unwrap());
-    assert_eq!(snapshot.giveaway.map(|g| g.giveaway_id), Some(info.giveaway_id));
+    assert_eq!(snapshot.giveaway.map(|g| g.giveaway_id), Some(info.giveaway_id.clone()));
 
     let rows = audit_rows(&hub, "cara").await;
     assert_eq!(audited(&rows, "start_giveaway", "pat").unwrap()["outcome"], "ok");
@@ -168,13 +168,13 @@ async fn giveaways_are_for_the_creator_and_promotions_staff_and_viewers_see_them
     let room = running.hub.rooms.get("gw-1").unwrap();
     let drawn = giveaway::draw_due(&room, info.ends_at, Default::default).expect("due at its end");
     running.hub.partner.audit_draw(&room, drawn);
-    let EventBody::GiveawayDrawn { winners, entrants, .. } = until(&mut viewer, "giveaway_drawn").await.body else {
+    let EventBody::GiveawayDrawn { winners, entrants, salt, .. } = until(&mut viewer, "giveaway_drawn").await.body
+    else {
         unreachable!()
     };
-    assert_eq!(
-        (entrants.as_slice(), winners[0].name.as_str()),
-        (["gw-1-viewer name".to_string()].as_slice(), "gw-1-viewer name")
-    );
+    // The viewer finds its own entry; only the winner is named.
+    assert_eq!(entrants, [entry_of(&info.giveaway_id, "gw-1-viewer", &salt)]);
+    assert_eq!(winners[0].name, "gw-1-viewer name");
     let row = loop {
         if let Some(row) = audited(&audit_rows(&hub, "cara").await, "giveaway_draw", "pat") {
             break row.clone();
@@ -248,7 +248,7 @@ async fn a_giveaway_is_drawn_at_its_end_and_anyone_can_recompute_the_draw() {
         fans.push(lasting(&hub, wire, name, Role::Viewer, None).await);
     }
     settle(&mut cara).await;
-    ok_snapshot(cara.request(Command::StartRoom { room: "gw".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "gw".into(), title: None, event_id: None }).await.unwrap());
     let mut joined_at = Vec::new();
     for fan in &mut fans {
         joined_at.push(ok_snapshot(fan.request(join("gw")).await.unwrap()));
@@ -285,7 +285,7 @@ async fn a_giveaway_is_drawn_at_its_end_and_anyone_can_recompute_the_draw() {
 
     let drawn = timeout(PATIENCE, until(&mut fans[2], "giveaway_drawn")).await.expect("the giveaway is drawn");
     assert!(drawn.ts >= info.ends_at && drawn.ts <= info.ends_at + 1_000, "drawn at {}", drawn.ts - info.ends_at);
-    let EventBody::GiveawayDrawn { giveaway_id, seed, entrants, winners, absent } = drawn.body.clone() else {
+    let EventBody::GiveawayDrawn { giveaway_id, seed, salt, entrants, winners, absent } = drawn.body.clone() else {
         unreachable!()
     };
     assert_eq!(giveaway_id, info.giveaway_id);
@@ -294,14 +294,19 @@ async fn a_giveaway_is_drawn_at_its_end_and_anyone_can_recompute_the_draw() {
     assert_eq!(seed.len(), 32);
     let commitment: String = Sha256::digest(&seed).iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(commitment, info.commitment);
-    // …the entrants are the present ones in entry order, by display name only…
-    assert_eq!(entrants, ["v1 name", "v2 name", "v6 name"]);
+    // …the entrants are the present ones in entry order, as pseudonymous entries each viewer can
+    // recompute from its own account id (and nobody's name or id appears)…
+    assert_eq!(unhex(&salt).len(), 16);
+    let expected_entries: Vec<String> = ["v1", "v2", "v6"].iter().map(|id| entry_of(&giveaway_id, id, &salt)).collect();
+    assert_eq!(entrants, expected_entries);
+    assert!(entrants.iter().all(|e| e.len() == 32 && !e.contains("name")));
     assert_eq!(absent, 1);
-    // …and the winners are what the specified draw gives.
+    // …and the winners are what the specified draw gives, named by display name.
     let expected = recompute(&seed, entrants.len(), 2);
     let got: Vec<usize> = winners.iter().map(|w| w.index as usize).collect();
     assert_eq!(got, expected);
-    assert!(winners.iter().all(|w| w.name == entrants[w.index as usize]));
+    let names = ["v1 name", "v2 name", "v6 name"];
+    assert!(winners.iter().all(|w| w.name == names[w.index as usize]));
 
     // v5 rejoins with `since` and recovers the comments and the draw it missed.
     let since = stagehand_protocol::client::Since {
@@ -327,6 +332,17 @@ async fn a_giveaway_is_drawn_at_its_end_and_anyone_can_recompute_the_draw() {
     let ids: Vec<&str> = detail["winners"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
     let expected_ids: Vec<String> = expected.iter().map(|&i| ["v1", "v2", "v6"][i].to_string()).collect();
     assert_eq!(ids, expected_ids);
+}
+
+/// A pseudonymous giveaway entry as SPEC.md words it (written from the spec, not the hub's code):
+/// the first 16 bytes of SHA-256(giveaway_id ‖ 0x00 ‖ user_id ‖ 0x00 ‖ salt), lowercase hex.
+fn entry_of(giveaway_id: &str, user_id: &str, salt_hex: &str) -> String {
+    let mut input = giveaway_id.as_bytes().to_vec();
+    input.push(0);
+    input.extend_from_slice(user_id.as_bytes());
+    input.push(0);
+    input.extend_from_slice(&unhex(salt_hex));
+    Sha256::digest(&input)[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---- the activity feed -------------------------------------------------------------------------
@@ -483,7 +499,11 @@ async fn the_dashboard_ticks_each_second_to_analytics_only_and_the_summary_outli
     let mut promo = lasting(&hub, Wire::Json, "pat", Role::Agency, Some("promo")).await;
     let mut viewer = lasting(&hub, Wire::MsgPack, "vic", Role::Viewer, None).await;
     settle(&mut cara).await;
-    ok_snapshot(cara.request(Command::StartRoom { room: "dash".into(), title: Some("Show".into()) }).await.unwrap());
+    ok_snapshot(
+        cara.request(Command::StartRoom { room: "dash".into(), title: Some("Show".into()), event_id: None })
+            .await
+            .unwrap(),
+    );
     for client in [&mut viewer, &mut stats, &mut promo] {
         ok_snapshot(client.request(join("dash")).await.unwrap());
     }
@@ -533,4 +553,33 @@ async fn the_dashboard_ticks_each_second_to_analytics_only_and_the_summary_outli
     let (status, body) = hub.api_get("/api/v1/rooms/dash/summary").await;
     assert_eq!((status, &body["totals"]["orders"]), (200, &serde_json::json!(1)), "{body}");
     assert_eq!(hub.api_get("/api/v1/rooms/nope/summary").await.0, 404);
+}
+
+#[tokio::test]
+async fn repeating_the_giveaway_keyword_is_an_entry_not_spam_other_repeats_are_still_held() {
+    let hub = start().await;
+    let (mut cara, mut vic) = live_room(&hub, Wire::Json, "gw-rep", "cara").await;
+    assert_ok(&cara.request(giveaway("gw-rep", 600_000, 1, false)).await.unwrap());
+    for text in ["Shirt Please", " shirt please ", "SHIRT PLEASE", "hello", "hello"] {
+        assert_ok(&vic.request(comment("gw-rep", text)).await.unwrap());
+    }
+    // Staff see every public comment and every held one, in order.
+    let mut public = Vec::new();
+    let held = loop {
+        let event = cara.next_non_count_event().await.unwrap();
+        match event.body {
+            EventBody::Comment { text, .. } => public.push(text),
+            EventBody::CommentHeld { comment } => break comment,
+            _ => {}
+        }
+    };
+    assert_eq!(public, ["Shirt Please", " shirt please ", "SHIRT PLEASE", "hello"].map(|t| t.trim().to_string()));
+    assert_eq!(
+        (held.text.as_str(), held.reason),
+        ("hello", stagehand_protocol::types::HoldReason::Repeated),
+        "the repeat rule still applies to anything else"
+    );
+    // One entrant however often it is repeated.
+    let snapshot = ok_snapshot(hub.viewer(Wire::Json, "late").await.request(join("gw-rep")).await.unwrap());
+    assert_eq!(snapshot.giveaway.map(|g| g.entries), Some(1));
 }

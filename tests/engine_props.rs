@@ -76,7 +76,7 @@ fn op() -> impl Strategy<Value = Op> {
 fn command(op: &Op) -> Command {
     let room = ROOM.to_string();
     match op {
-        Op::Start => Command::StartRoom { room, title: Some("Live".into()) },
+        Op::Start => Command::StartRoom { room, title: Some("Live".into()), event_id: None },
         Op::End => Command::EndRoom { room },
         Op::Schedule => Command::ScheduleRoom { room, title: "Soon".into(), starts_at: 4_102_444_800_000 },
         Op::Join => Command::Join { room, since: None },

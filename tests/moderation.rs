@@ -31,7 +31,7 @@ async fn scene_with(scopes: Option<Vec<&str>>, tweak: impl FnOnce(&mut stagehand
     let hub = start_with(tweak).await;
     hub.grant("cara", "acme", scopes, DAY).await;
     let mut cara = hub.creator(Wire::Json, "cara").await;
-    ok_snapshot(cara.request(Command::StartRoom { room: ROOM.into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: ROOM.into(), title: None, event_id: None }).await.unwrap());
     let mut sam = hub.agency(Wire::MsgPack, "sam", "acme", "cara").await;
     ok_snapshot(sam.request(Command::Join { room: ROOM.into(), since: None }).await.unwrap());
     // The creator sees staff arrive; drain it so tests start from a quiet room.
@@ -346,7 +346,9 @@ async fn a_mute_refuses_comments_with_retry_after_and_can_remove_recent_ones_as_
     assert_error(&reply, ErrorCode::Muted);
     assert_eq!(reply.error.unwrap().retry_after_ms, None);
     assert_ok(&s.cara.request(Command::EndRoom { room: ROOM.into() }).await.unwrap());
-    ok_snapshot(s.cara.request(Command::StartRoom { room: "next-show".into(), title: None }).await.unwrap());
+    ok_snapshot(
+        s.cara.request(Command::StartRoom { room: "next-show".into(), title: None, event_id: None }).await.unwrap(),
+    );
     let mut vic = s.hub.viewer(Wire::Json, "vic").await;
     ok_snapshot(vic.request(Command::Join { room: "next-show".into(), since: None }).await.unwrap());
     assert_ok(&vic.request(Command::Comment { room: "next-show".into(), text: "hi again".into() }).await.unwrap());
@@ -360,7 +362,9 @@ async fn a_mute_refuses_comments_with_retry_after_and_can_remove_recent_ones_as_
 #[tokio::test]
 async fn a_blocked_account_is_removed_at_once_and_refused_at_every_join_until_unblocked() {
     let mut s = scene().await;
-    ok_snapshot(s.cara.request(Command::StartRoom { room: "second".into(), title: None }).await.unwrap());
+    ok_snapshot(
+        s.cara.request(Command::StartRoom { room: "second".into(), title: None, event_id: None }).await.unwrap(),
+    );
     ok_snapshot(s.vic.request(Command::Join { room: "second".into(), since: None }).await.unwrap());
     assert_ok(&s.sam.request(Command::Block { room: ROOM.into(), user_id: "vic".into() }).await.unwrap());
     // Removed from both of cara's rooms, told so in each.
@@ -379,7 +383,7 @@ async fn a_blocked_account_is_removed_at_once_and_refused_at_every_join_until_un
     }
     // Another creator's rooms are not affected.
     let mut bob = s.hub.creator(Wire::Json, "bob").await;
-    ok_snapshot(bob.request(Command::StartRoom { room: "bobs".into(), title: None }).await.unwrap());
+    ok_snapshot(bob.request(Command::StartRoom { room: "bobs".into(), title: None, event_id: None }).await.unwrap());
     ok_snapshot(s.vic.request(Command::Join { room: "bobs".into(), since: None }).await.unwrap());
     // Staff see the block (with its operator); viewers do not.
     loop {
@@ -477,7 +481,7 @@ async fn a_mute_ends_by_itself_on_the_hubs_clock() {
         Client::connect_with(&hub.ws_url, Wire::Json, Options { wait: None, ..Options::new(Auth::Header(token)) })
     };
     let mut cara = connect(hub.token("cara", stagehand_protocol::types::Role::Creator)).await.unwrap();
-    ok_snapshot(cara.request(Command::StartRoom { room: ROOM.into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: ROOM.into(), title: None, event_id: None }).await.unwrap());
     let mut vic = connect(hub.token("vic", stagehand_protocol::types::Role::Viewer)).await.unwrap();
     ok_snapshot(vic.request(Command::Join { room: ROOM.into(), since: None }).await.unwrap());
     // Paused time jumps ahead whenever the runtime idles (also while the store's thread writes),
@@ -491,4 +495,41 @@ async fn a_mute_ends_by_itself_on_the_hubs_clock() {
     tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     assert_ok(&vic.request(comment("hello!")).await.unwrap());
     assert!(list(&mut cara).await.1.is_empty(), "an ended mute is no longer listed");
+}
+
+#[tokio::test]
+async fn a_staff_members_connections_share_one_moderation_budget_and_a_refusal_applies_nothing() {
+    let mut s = scene_with(None, |c| {
+        c.ops_rate = 0.001;
+        c.ops_burst = 10;
+        c.staff_moderation_rate = 0.001;
+        c.staff_moderation_burst = 3;
+    })
+    .await;
+    // A second console of the same staff member: its own connection budget is untouched, but the
+    // person's is shared.
+    let mut sam2 = s.hub.agency(Wire::Json, "sam", "acme", "cara").await;
+    ok_snapshot(sam2.request(Command::Join { room: ROOM.into(), since: None }).await.unwrap());
+    assert_ok(&s.sam.request(mute("u1", MuteDuration::Min5, false)).await.unwrap());
+    assert_ok(&sam2.request(mute("u2", MuteDuration::Min5, false)).await.unwrap());
+    assert_ok(&s.sam.request(Command::Block { room: ROOM.into(), user_id: "u3".into() }).await.unwrap());
+    for console in [&mut sam2, &mut s.sam] {
+        let reply = console.request(mute("u4", MuteDuration::Min5, false)).await.unwrap();
+        assert_error(&reply, ErrorCode::RateLimited);
+        let error = reply.error.unwrap();
+        assert!(error.retry_after_ms.unwrap() > 0 && error.message.contains("staff member"), "{error:?}");
+    }
+    let deleted = Command::DeleteComment { room: ROOM.into(), comment_id: 1 };
+    assert_error(&sam2.request(deleted).await.unwrap(), ErrorCode::RateLimited);
+    // Another staff member of the same agency, and the creator, have their own budgets.
+    let mut sue = s.hub.agency(Wire::Json, "sue", "acme", "cara").await;
+    ok_snapshot(sue.request(Command::Join { room: ROOM.into(), since: None }).await.unwrap());
+    assert_ok(&sue.request(mute("u5", MuteDuration::Min5, false)).await.unwrap());
+    assert_ok(&s.cara.request(mute("u6", MuteDuration::Min5, false)).await.unwrap());
+    // Non-moderation operations are not charged to it.
+    assert_ok(&s.sam.request(Command::Dashboard { room: ROOM.into() }).await.unwrap());
+    let (_, users) = list(&mut s.cara).await;
+    let mut sanctioned: Vec<&str> = users.iter().map(|u| u.user_id.as_str()).collect();
+    sanctioned.sort();
+    assert_eq!(sanctioned, vec!["u1", "u2", "u3", "u5", "u6"], "nothing refused was applied");
 }

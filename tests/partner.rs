@@ -304,10 +304,10 @@ async fn an_agency_scheduling_a_live_notifies_the_creator() {
     let mut viewer = hub.viewer(Wire::Json, "v").await;
     ok_snapshot(viewer.request(Command::Join { room: "friday".into(), since: None }).await.unwrap());
     assert_error(
-        &planner.request(Command::StartRoom { room: "friday".into(), title: None }).await.unwrap(),
+        &planner.request(Command::StartRoom { room: "friday".into(), title: None, event_id: None }).await.unwrap(),
         ErrorCode::Forbidden,
     );
-    ok_snapshot(cara.request(Command::StartRoom { room: "friday".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "friday".into(), title: None, event_id: None }).await.unwrap());
     assert_eq!(viewer.next_non_count_event().await.unwrap().body.name(), "room_started");
 }
 
@@ -320,7 +320,7 @@ async fn the_audit_trail_shows_refused_attempts_with_the_real_staff_member_to_th
     ok_snapshot(sam.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
     assert_error(&sam.request(Command::EndRoom { room: "show".into() }).await.unwrap(), ErrorCode::Forbidden);
     assert_error(
-        &sam.request(Command::StartRoom { room: "next".into(), title: None }).await.unwrap(),
+        &sam.request(Command::StartRoom { room: "next".into(), title: None, event_id: None }).await.unwrap(),
         ErrorCode::Forbidden,
     );
     assert_ok(&sam.request(Command::DeployBillboard { room: "show".into(), billboard: billboard() }).await.unwrap());

@@ -207,7 +207,8 @@ async fn a_room_forgotten_and_created_again_has_a_new_epoch() {
     assert_ok(&creator.request(Command::EndRoom { room: room.into() }).await.unwrap());
     // The ended room is forgotten at the next housekeeping tick; then the id is free again.
     let second = loop {
-        let reply = creator.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap();
+        let reply =
+            creator.request(Command::StartRoom { room: room.into(), title: None, event_id: None }).await.unwrap();
         if reply.ok {
             break ok_snapshot(reply);
         }

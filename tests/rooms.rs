@@ -37,7 +37,9 @@ async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() 
         assert!(snap.staff.is_none(), "viewers get no staff list");
 
         let mut creator = hub.creator(wire, "cara").await;
-        let snap = ok_snapshot(creator.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap());
+        let snap = ok_snapshot(
+            creator.request(Command::StartRoom { room: room.into(), title: None, event_id: None }).await.unwrap(),
+        );
         assert_eq!(snap.state, RoomState::Live);
         hub.grant("cara", "acme", None, DAY).await;
         let mut agency = hub.agency(wire, "sam", "acme", "cara").await;
@@ -88,23 +90,23 @@ async fn only_the_creator_may_start_or_end_its_room() {
         let mut other_creator = hub.creator(wire, "otto").await;
         // Nobody but cara may start cara's room, even before it exists.
         assert_error(
-            &agency.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(),
+            &agency.request(Command::StartRoom { room: room.into(), title: None, event_id: None }).await.unwrap(),
             ErrorCode::Forbidden,
         );
         assert_error(
-            &viewer.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(),
+            &viewer.request(Command::StartRoom { room: room.into(), title: None, event_id: None }).await.unwrap(),
             ErrorCode::Forbidden,
         );
         let (status, _) = hub.api_get(&format!("/api/v1/rooms/{room}")).await;
         assert_eq!(status, 404, "refused starts create nothing");
 
         let mut cara = hub.creator(wire, "cara").await;
-        ok_snapshot(cara.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap());
+        ok_snapshot(cara.request(Command::StartRoom { room: room.into(), title: None, event_id: None }).await.unwrap());
         for client in [&mut viewer, &mut agency, &mut other_creator] {
             ok_snapshot(client.request(Command::Join { room: room.into(), since: None }).await.unwrap());
             assert_error(&client.request(Command::EndRoom { room: room.into() }).await.unwrap(), ErrorCode::Forbidden);
             assert_error(
-                &client.request(Command::StartRoom { room: room.into(), title: None }).await.unwrap(),
+                &client.request(Command::StartRoom { room: room.into(), title: None, event_id: None }).await.unwrap(),
                 ErrorCode::Forbidden,
             );
         }

@@ -171,7 +171,7 @@ async fn a_live_room_shows_its_campaign_while_the_window_is_open() {
     let planned = event_of(&cara.request(create("show", now + HOUR)).await.unwrap());
     let set = Command::SetCampaign { event_id: planned.event_id, campaign: Some(campaign.clone()) };
     assert_ok(&cara.request(set).await.unwrap());
-    ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None }).await.unwrap());
+    ok_snapshot(cara.request(Command::StartRoom { room: "show".into(), title: None, event_id: None }).await.unwrap());
     let mut vic = patient(&hub, "vic", Role::Viewer).await;
     let snap = ok_snapshot(vic.request(Command::Join { room: "show".into(), since: None }).await.unwrap());
     // Paused time runs ahead while the store's thread works, so only the bounds that matter are
@@ -194,4 +194,78 @@ async fn a_live_room_shows_its_campaign_while_the_window_is_open() {
     let hidden = vic.next_non_count_event().await.unwrap();
     assert_eq!(hidden.body, EventBody::Campaign { action: CampaignAction::Hidden, campaign: campaign.clone() });
     assert!(hidden.ts >= campaign.ends_at);
+}
+
+#[tokio::test]
+async fn starting_a_live_from_a_scheduled_event_loads_its_product_set_into_the_bag() {
+    let hub = start().await;
+    let mut cara = hub.creator(Wire::Json, "cara").await;
+    let products: Vec<stagehand_protocol::types::Product> = ["p1", "p2"]
+        .iter()
+        .map(|id| stagehand_protocol::types::Product {
+            product_id: (*id).into(),
+            title: format!("Product {id}"),
+            price: 1_500,
+            currency: "EUR".into(),
+            image_url: None,
+            in_stock: *id == "p1",
+        })
+        .collect();
+    let save = Command::SaveProductSet { set_id: "set-1".into(), name: "Spring".into(), products: products.clone() };
+    assert_ok(&cara.request(save).await.unwrap());
+    let soon = stagehand::clock::now_ms() + 2 * HOUR;
+    let planned = event_of(&cara.request(create("ev-room", soon)).await.unwrap());
+    let start = |room: &str, event_id: &str| Command::StartRoom {
+        room: room.into(),
+        title: None,
+        event_id: Some(event_id.into()),
+    };
+
+    // Refusals change nothing: unknown event, another creator's, another room, a deleted set,
+    // a cancelled event.
+    assert_error(&cara.request(start("ev-room", "lev_999")).await.unwrap(), ErrorCode::NotFound);
+    let mut olga = hub.creator(Wire::Json, "olga").await;
+    assert_error(&olga.request(start("ev-room", &planned.event_id)).await.unwrap(), ErrorCode::NotFound);
+    assert_error(&cara.request(start("elsewhere", &planned.event_id)).await.unwrap(), ErrorCode::Invalid);
+    let mut gone = create("gone-room", soon);
+    if let Command::CreateLiveEvent { product_set_id, .. } = &mut gone {
+        *product_set_id = Some("set-gone".into());
+    }
+    let gone = event_of(&cara.request(gone).await.unwrap());
+    assert_error(&cara.request(start("gone-room", &gone.event_id)).await.unwrap(), ErrorCode::NotFound);
+    let cancelled = event_of(&cara.request(create("cancelled-room", soon)).await.unwrap());
+    let cancel = Command::CancelLiveEvent { event_id: cancelled.event_id.clone() };
+    assert_ok(&cara.request(cancel).await.unwrap());
+    assert_error(&cara.request(start("cancelled-room", &cancelled.event_id)).await.unwrap(), ErrorCode::Conflict);
+    let (status, _) = hub.api_get("/api/v1/rooms/gone-room").await;
+    assert_eq!(status, 404, "a refused start creates no room");
+
+    // The start: `room_started`, then the set loaded into the bag, in the creator's snapshot.
+    let snapshot = ok_snapshot(cara.request(start("ev-room", &planned.event_id)).await.unwrap());
+    assert_eq!(snapshot.title, "Spring sale", "the event's title by default");
+    let bag = snapshot.bag.expect("the bag is loaded");
+    let ids: Vec<&str> = bag.items.iter().map(|i| i.product.product_id.as_str()).collect();
+    assert_eq!((ids, bag.version, bag.items[1].sold_out), (vec!["p1", "p2"], 1, true));
+    assert_eq!(snapshot.seq, 2, "room_started is 1, the bag 2");
+
+    // A viewer joining later gets it in the snapshot; one recovering from seq 1 gets the event.
+    let mut vic = hub.viewer(Wire::MsgPack, "vic").await;
+    let joined = ok_snapshot(vic.request(Command::Join { room: "ev-room".into(), since: None }).await.unwrap());
+    assert_eq!(joined.bag.as_ref().map(|b| b.items.len()), Some(2));
+    let since = stagehand_protocol::client::Since { seq: 1, epoch: joined.epoch.clone(), staff_seq: None };
+    let mut late = hub.viewer(Wire::Json, "late").await;
+    let recovered =
+        ok_snapshot(late.request(Command::Join { room: "ev-room".into(), since: Some(since) }).await.unwrap());
+    assert_eq!(recovered.recovered, Some(true));
+    let replayed = late.next_non_count_event().await.unwrap();
+    match replayed.body {
+        EventBody::Bag { action, bag, by, operator, .. } => {
+            assert_eq!(
+                (action, bag.items.len(), by.id.as_str(), operator),
+                (stagehand_protocol::types::BagAction::Loaded, 2, "cara", None)
+            );
+        }
+        other => panic!("expected the bag event, got {other:?}"),
+    }
+    assert_eq!(replayed.seq, 2);
 }

@@ -327,8 +327,15 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         ),
         ("client_leave", client(4, Command::Leave { room: room() })),
         ("client_comment", client(5, Command::Comment { room: room(), text: "Is the blue one in stock?".into() })),
-        ("client_start_room", client(6, Command::StartRoom { room: room(), title: Some("Spring sale".into()) })),
-        ("client_start_room_no_title", client(7, Command::StartRoom { room: room(), title: None })),
+        (
+            "client_start_room",
+            client(6, Command::StartRoom { room: room(), title: Some("Spring sale".into()), event_id: None }),
+        ),
+        ("client_start_room_no_title", client(7, Command::StartRoom { room: room(), title: None, event_id: None })),
+        (
+            "client_start_room_from_event",
+            client(8, Command::StartRoom { room: room(), title: None, event_id: Some("lev_12".into()) }),
+        ),
         ("client_end_room", client(8, Command::EndRoom { room: room() })),
         (
             "client_schedule_room",
@@ -784,6 +791,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
         ),
     ];
     all.extend(engagement_vectors());
+    all.extend(account_health_vectors());
     all
 }
 
@@ -796,6 +804,23 @@ fn giveaway_seed() -> [u8; 32] {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The sample giveaway's entry salt: the bytes 0xa0, 0xa1, …, 0xaf.
+fn giveaway_salt() -> [u8; 16] {
+    std::array::from_fn(|i| 0xa0 + i as u8)
+}
+
+/// A pseudonymous entry exactly as SPEC.md words it: the first 16 bytes of
+/// SHA-256(giveaway_id ‖ 0x00 ‖ user_id ‖ 0x00 ‖ salt), lowercase hex.
+pub fn spec_entry(giveaway_id: &str, user_id: &str, salt: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut input = giveaway_id.as_bytes().to_vec();
+    input.push(0);
+    input.extend_from_slice(user_id.as_bytes());
+    input.push(0);
+    input.extend_from_slice(salt);
+    hex(&Sha256::digest(&input)[..16])
 }
 
 /// The draw exactly as SPEC.md words it (written from the spec, apart from the hub's code).
@@ -898,10 +923,14 @@ fn minute(offset: Millis, viewers: u64) -> MinutePoint {
 fn engagement_vectors() -> Vec<(&'static str, Vector)> {
     let room = || ROOM.to_string();
     let started = EventBody::GiveawayStarted { giveaway: giveaway_info(), by: creator(), operator: Some(operator()) };
-    let entrants: Vec<String> = ["Sam", "Ana", "Lee", "Kim", "Ola"].map(String::from).to_vec();
+    let names = ["Sam", "Ana", "Lee", "Kim", "Ola"];
+    let entrants: Vec<String> = ["u-sam", "u-ana", "u-lee", "u-kim", "u-ola"]
+        .iter()
+        .map(|id| spec_entry("gw_70", id, &giveaway_salt()))
+        .collect();
     let winners = spec_draw(&giveaway_seed(), entrants.len(), 2)
         .into_iter()
-        .map(|i| GiveawayWinner { index: i as u32, name: entrants[i].clone() })
+        .map(|i| GiveawayWinner { index: i as u32, name: names[i].to_string() })
         .collect();
     let order_entry = FeedEntry {
         feed_id: 17,
@@ -978,6 +1007,7 @@ fn engagement_vectors() -> Vec<(&'static str, Vector)> {
                 EventBody::GiveawayDrawn {
                     giveaway_id: "gw_70".into(),
                     seed: hex(&giveaway_seed()),
+                    salt: hex(&giveaway_salt()),
                     entrants,
                     winners,
                     absent: 1,
@@ -1297,4 +1327,27 @@ fn main() -> std::io::Result<()> {
     }
     println!("wrote {} vector pairs to {}", catalogue.len(), dir.display());
     Ok(())
+}
+
+/// Account health: the command and its reply.
+fn account_health_vectors() -> Vec<(&'static str, Vector)> {
+    let mut pinned =
+        HealthFinding::new(FindingKind::SoldOutPinned, "\"Lamp\" sold out in its flash sale and is still pinned");
+    pinned.room = Some(ROOM.into());
+    pinned.product_id = Some("p-lamp".into());
+    pinned.sale_id = Some("fs_3".into());
+    let mut grant = HealthFinding::new(FindingKind::GrantExpiring, "Acme Agency's access ends in 1440 minutes");
+    grant.agency_id = Some("ag-42".into());
+    grant.expires_at = Some(T0 + 86_400_000);
+    let health = AccountHealth {
+        creator_id: "u-creator-1".into(),
+        counts: HealthCounts { filtered_comments: 42, mutes: 3, blocks: 1, refused_agency_operations: 2 },
+        findings: vec![pinned, grant],
+        truncated: false,
+        checked_at: T0 + 7_200_000,
+    };
+    vec![
+        ("client_get_account_health", client(90, Command::GetAccountHealth)),
+        ("reply_account_health", ok(90, ReplyResult::AccountHealth { health })),
+    ]
 }

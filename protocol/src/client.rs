@@ -87,11 +87,15 @@ pub enum Command {
         room: String,
         text: String,
     },
-    /// Creator only, own room: go live. Creates the room if it does not exist yet.
+    /// Creator only, own room: go live. Creates the room if it does not exist yet. With
+    /// `event_id`, the LIVE is that scheduled event of the creator's (in this room): its product
+    /// set is loaded into the bag, and its title is the default title.
     StartRoom {
         room: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
     },
     /// Creator only, own room: end the LIVE. Every member receives `room_ended`.
     EndRoom {
@@ -300,6 +304,11 @@ pub enum Command {
         include_cancelled: bool,
     },
 
+    // ---- account health (creator, or agency staff with `analytics`) ------------------------
+    /// The creator's account health: moderation and refusal counts, and a check of its setup.
+    /// Names no room: it is the caller's own (the creator) or the token's creator (staff).
+    GetAccountHealth,
+
     // ---- Creator Partner Access ----------------------------------------------------------
     /// Agency: ask a creator for a link and/or LIVE Manager access. With `link`, a new link is
     /// requested (bundled with access when `live_access` is true); without it, access for the
@@ -414,6 +423,7 @@ impl Command {
             Command::CancelLiveEvent { .. } => "cancel_live_event",
             Command::SetCampaign { .. } => "set_campaign",
             Command::ListLiveEvents { .. } => "list_live_events",
+            Command::GetAccountHealth => "get_account_health",
             Command::AccessRequest { .. } => "access_request",
             Command::ListAccessRequests { .. } => "list_access_requests",
             Command::AccessAccept { .. } => "access_accept",

@@ -173,6 +173,10 @@ pub enum ReplyResult {
     Summary {
         summary: LiveSummary,
     },
+    /// `get_account_health`: the creator's counts and what the check found.
+    AccountHealth {
+        health: AccountHealth,
+    },
 }
 
 /// Sent once, right after authentication succeeds.
@@ -371,10 +375,15 @@ pub enum EventBody {
         entries: u64,
     },
     /// The draw: the seed (lowercase hex, its SHA-256 is the commitment), the entrants the draw ran
-    /// over in entry order (display names), and the winners. Anyone can recompute it (SPEC).
+    /// over in entry order as pseudonymous entries (each a truncated SHA-256 of the giveaway id, the
+    /// account id and `salt`; SPEC), and the winners by display name. Anyone can recompute it, and
+    /// each viewer can find their own entry.
     GiveawayDrawn {
         giveaway_id: String,
         seed: String,
+        /// The per-giveaway salt of the entries (lowercase hex of 16 bytes).
+        #[serde(default)]
+        salt: String,
         entrants: Vec<String>,
         winners: Vec<GiveawayWinner>,
         /// Entrants left out because they were not in the room at the draw (`must_be_present`).

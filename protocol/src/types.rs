@@ -761,3 +761,100 @@ pub enum CampaignAction {
     Shown,
     Hidden,
 }
+
+// ---- account health ----------------------------------------------------------------------------
+
+/// A creator's account health (`get_account_health`, `GET /api/v1/creators/{id}/health`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountHealth {
+    pub creator_id: String,
+    /// Since the creator's first LIVE on this hub; they survive restarts.
+    pub counts: HealthCounts,
+    /// What the check found wrong now, at most [`MAX_HEALTH_FINDINGS`]; empty when all is well.
+    pub findings: Vec<HealthFinding>,
+    /// Set when there were more findings than the list holds.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+    /// When the check ran (the hub's clock).
+    pub checked_at: Millis,
+}
+
+/// Most findings one health check lists.
+pub const MAX_HEALTH_FINDINGS: usize = 100;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The creator's moderation counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCounts {
+    /// Comments the pipeline held for review (keyword, link, spam, hidden author).
+    pub filtered_comments: u64,
+    pub mutes: u64,
+    pub blocks: u64,
+    /// Agency commands refused as `forbidden` (no grant, out of scope, not the creator's room).
+    pub refused_agency_operations: u64,
+}
+
+/// What a finding is about; the codes are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The billboard of a live room hits one of the creator's blocked terms.
+    BillboardBlockedTerm,
+    /// A product in a live room's bag hits a blocked term (its title).
+    BagBlockedTerm,
+    /// A product of a product set hits a blocked term (its title) or the set's name does.
+    ProductSetBlockedTerm,
+    /// A flash sale sold out and its product is still the pinned card.
+    SoldOutPinned,
+    /// A scheduled LIVE event has no product set.
+    EventWithoutProductSet,
+    /// A scheduled LIVE event names a product set that no longer exists.
+    EventProductSetMissing,
+    /// An agency's grant ends within the warning window.
+    GrantExpiring,
+}
+
+/// One thing wrong with the creator's setup, with the ids needed to act on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthFinding {
+    pub kind: FindingKind,
+    /// A readable explanation.
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billboard_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency_id: Option<String>,
+    /// For `grant_expiring`: when the grant ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+}
+
+impl HealthFinding {
+    pub fn new(kind: FindingKind, detail: impl Into<String>) -> Self {
+        HealthFinding {
+            kind,
+            detail: detail.into(),
+            room: None,
+            billboard_id: None,
+            product_id: None,
+            set_id: None,
+            sale_id: None,
+            event_id: None,
+            agency_id: None,
+            expires_at: None,
+        }
+    }
+}

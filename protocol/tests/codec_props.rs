@@ -43,7 +43,11 @@ fn command() -> impl Strategy<Value = Command> {
         (text(), proptest::option::of(since)).prop_map(|(room, since)| Command::Join { room, since }),
         text().prop_map(|room| Command::Leave { room }),
         (text(), text()).prop_map(|(room, text)| Command::Comment { room, text }),
-        (text(), proptest::option::of(text())).prop_map(|(room, title)| Command::StartRoom { room, title }),
+        (text(), proptest::option::of(text())).prop_map(|(room, title)| Command::StartRoom {
+            room,
+            title,
+            event_id: None
+        }),
         (text(), text(), any::<u64>()).prop_map(|(room, title, starts_at)| Command::ScheduleRoom {
             room,
             title,

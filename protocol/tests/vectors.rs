@@ -163,6 +163,7 @@ fn result_kind(result: &ReplyResult) -> &'static str {
         ReplyResult::Moderation { .. } => "moderation",
         ReplyResult::LiveEvent { .. } => "live_event",
         ReplyResult::LiveEvents { .. } => "live_events",
+        ReplyResult::AccountHealth { .. } => "account_health",
     }
 }
 

@@ -85,6 +85,11 @@ pub async fn dispatch(services: &Services, caller: &mut Caller, id: u64, command
         && (matches!(command, Command::AccessRequest { .. } | Command::Unlink { .. })
             || moderation::commands::audits_itself(&command)
             || schedule::commands::audits_itself(&command));
+    if let (Role::Agency, Err(error)) = (caller.identity.role, &outcome) {
+        if error.code == ErrorCode::Forbidden {
+            count_refused(services, &caller.identity, room.as_deref());
+        }
+    }
     if caller.identity.role == Role::Agency && policy::rule_for(&command).audited && !limited && !audited_with_change {
         audit(services, &caller.identity, &command, room.as_deref(), &outcome).await;
     }
@@ -129,6 +134,11 @@ async fn run(
                 return Err(HubError::forbidden("join the room first"));
             }
         }
+        // Moderation: the staff member's own budget, shared by all their connections.
+        if rule.limit.is_some() && is_moderation(command) {
+            let check = services.moderation.staff_limits.check(&caller.identity.user.id, "staff member moderation");
+            check.inspect_err(|_| services.metrics.limited("staff_moderation"))?;
+        }
         if let (Some(class), Some(room)) = (rule.limit, &room) {
             room.limits.check(class, "room").inspect_err(|_| services.metrics.limited(class.label()))?;
         }
@@ -142,6 +152,20 @@ async fn run(
             command if commerce::handles(command) => {
                 commerce::handle(services, &caller.identity, room.as_deref(), command).await
             }
+            Command::GetAccountHealth => {
+                let creator = match &caller.identity.agency {
+                    Some(agency) => agency.creator_id.clone(),
+                    None => caller.identity.user.id.clone(),
+                };
+                let sources = crate::health::Sources {
+                    store: &services.partner.store,
+                    rooms: &services.rooms,
+                    moderation: &services.moderation,
+                    config: &services.config,
+                };
+                let health = crate::health::report(sources, &creator).await?;
+                Ok(Answer::Reply(stagehand_protocol::server::ReplyResult::AccountHealth { health }))
+            }
             Command::GetSummary { room } => {
                 let owner = match &caller.identity.agency {
                     Some(agency) => agency.creator_id.clone(),
@@ -149,6 +173,21 @@ async fn run(
                 };
                 let summary = services.partner.summary(room.clone(), Some(owner)).await?;
                 Ok(Answer::Reply(stagehand_protocol::server::ReplyResult::Summary { summary }))
+            }
+            Command::StartRoom { room: room_id, title, event_id: Some(event_id) } => {
+                // The event and its set are read first: a refused start leaves nothing behind.
+                let (event_title, set) = scheduled_start(services, &caller.identity, room_id, event_id).await?;
+                let title = title.clone().or(Some(event_title));
+                let mut ctx = Ctx {
+                    identity: &caller.identity,
+                    outbox: &caller.outbox,
+                    request_id: id,
+                    joined: &mut caller.joined,
+                    max_rooms: services.config.max_rooms_per_connection,
+                    rooms: &services.rooms,
+                    moderation: &services.moderation,
+                };
+                Ok(features::lifecycle::start(&mut ctx, room_id, title.as_deref(), set.as_ref())?.answer)
             }
             command if features::is_room_command(command) => {
                 let mut ctx = Ctx {
@@ -182,6 +221,35 @@ async fn run(
     }
     .await;
     (result, room)
+}
+
+/// A LIVE started from a scheduled event: the event must be the creator's, still scheduled, and
+/// planned in this room; its title, and its product set if it names one (`not_found` if that set
+/// was deleted).
+async fn scheduled_start(
+    services: &Services,
+    identity: &Identity,
+    room: &str,
+    event_id: &str,
+) -> HubResult<(String, Option<stagehand_protocol::types::ProductSet>)> {
+    let (creator, id) = (identity.user.id.clone(), event_id.to_string());
+    let event = services.partner.store.write(move |tx| tx.live_event(&id, &creator)).await?;
+    if event.status != stagehand_protocol::types::LiveEventStatus::Scheduled {
+        return Err(HubError::conflict(format!("the LIVE event {event_id} is cancelled")));
+    }
+    if event.room != room {
+        return Err(HubError::invalid(format!("the LIVE event {event_id} is planned in the room `{}`", event.room)));
+    }
+    let set = match &event.product_set_id {
+        Some(set_id) => Some(crate::catalog::get(&services.partner.store, &identity.user.id, set_id).await?),
+        None => None,
+    };
+    Ok((event.title, set))
+}
+
+/// Commands that moderate comments and commenters (rate limited per staff member too).
+fn is_moderation(command: &Command) -> bool {
+    moderation::commands::is_command(command) || matches!(command, Command::DeleteComment { .. })
 }
 
 /// The scheduler's settings, from the config.
@@ -279,6 +347,14 @@ pub fn leave_all(services: &Services, caller: &mut Caller) {
             staff_presence(services, &caller.identity, &room, joined);
         }
     }
+}
+
+/// Count an agency command refused as `forbidden` in the account health of the creator it
+/// targeted: the room's, else the one the staff token names.
+fn count_refused(services: &Services, identity: &Identity, room: Option<&Room>) {
+    let Some(agency) = &identity.agency else { return };
+    let creator = room.map(|room| room.creator.id.as_str()).unwrap_or(&agency.creator_id);
+    services.moderation.tally.refused(creator);
 }
 
 /// Append the audit record of an agency command, with its outcome.

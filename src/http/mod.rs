@@ -5,10 +5,12 @@
 //! - `ops.rs`: `/healthz`, `/readyz`, `/metrics`;
 //! - `rooms_api.rs`: backends schedule rooms and publish orders and activity into them;
 //! - `partner_api.rs`: Creator Partner Access for backends (requests, decisions, grants, audit);
-//! - `commerce_api.rs`: product sets, flash sales and their claims.
+//! - `commerce_api.rs`: product sets, flash sales and their claims;
+//! - `live_ops_api.rs`: account health, and the moderation and scheduling twins.
 
 mod commerce_api;
 pub mod gate;
+mod live_ops_api;
 mod ops;
 mod partner_api;
 mod rooms_api;
@@ -29,6 +31,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
     let api = rooms_api::routes()
         .merge(partner_api::routes())
         .merge(commerce_api::routes())
+        .merge(live_ops_api::routes())
         .layer(middleware::from_fn_with_state(hub.clone(), gate::api_gate))
         .layer(DefaultBodyLimit::max(hub.config.max_body_bytes));
     Router::new()

@@ -201,6 +201,16 @@ CREATE INDEX live_events_creator ON live_events (creator_id, starts_at);
 CREATE INDEX live_events_due ON live_events (starts_at) WHERE status = 'scheduled' AND reminded = 0;
 CREATE INDEX live_events_campaigns ON live_events (campaign_ends_at) WHERE status = 'scheduled' AND campaign IS NOT NULL;
 "#,
+    // 6: account health: each creator's moderation counts (filtered comments, mutes, blocks,
+    // refused agency operations), kept as running totals so they survive restarts.
+    r#"
+CREATE TABLE health_counters (
+    creator_id TEXT NOT NULL,
+    counter TEXT NOT NULL CHECK (counter IN ('filtered_comments', 'mutes', 'blocks', 'refused_agency_operations')),
+    count INTEGER NOT NULL CHECK (count >= 0),
+    PRIMARY KEY (creator_id, counter)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes: the number of known migrations.

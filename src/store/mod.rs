@@ -19,6 +19,7 @@
 //! - [`commerce`]: product sets, flash sales and their claims (the stock authority);
 //! - `moderation`: the creators' keyword filters and sanctioned accounts;
 //! - `scheduling`: the creators' planned LIVE events and their campaigns;
+//! - `health`: the creators' account-health counts;
 //! - `retention`: pruning old audit rows and read notifications;
 //! - `summaries`: LIVE summaries, written when a LIVE ends;
 //! - `rows`: row mapping, id format, and expiry applied on read;
@@ -30,6 +31,7 @@
 pub mod commerce;
 mod cpa;
 pub mod error;
+mod health;
 mod inbox;
 mod migrations;
 pub mod model;

@@ -197,6 +197,15 @@ impl<'a> Tx<'a> {
         super::scheduling::create(self.tx, new, now)
     }
 
+    /// One of `creator_id`'s events (`NotFound`).
+    pub fn live_event(
+        &self,
+        event_id: &str,
+        creator_id: &str,
+    ) -> Result<stagehand_protocol::types::LiveEventInfo, StoreError> {
+        super::scheduling::get(self.tx, event_id, creator_id)
+    }
+
     /// Changes `creator_id`'s scheduled event (`NotFound`; `Conflict` once cancelled).
     pub fn update_live_event(
         &self,
@@ -254,5 +263,19 @@ impl<'a> Tx<'a> {
     /// Removes the audit rows and read notifications `retention` no longer keeps as of `now`.
     pub fn prune(&self, retention: &Retention, now: Millis) -> Result<Pruned, StoreError> {
         retention::prune(self.tx, retention, now)
+    }
+
+    /// Adds to `creator_id`'s account-health counts.
+    pub fn add_health_counts(
+        &self,
+        creator_id: &str,
+        delta: &stagehand_protocol::types::HealthCounts,
+    ) -> Result<(), StoreError> {
+        super::health::add(self.tx, creator_id, delta)
+    }
+
+    /// `creator_id`'s account-health counts as stored.
+    pub fn health_counts(&self, creator_id: &str) -> Result<stagehand_protocol::types::HealthCounts, StoreError> {
+        super::health::counts(self.tx, creator_id)
     }
 }

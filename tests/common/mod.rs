@@ -205,8 +205,9 @@ pub fn is_billboard(body: &EventBody) -> bool {
 /// A room started by `creator` with a viewer joined, ready for traffic.
 pub async fn live_room(hub: &TestHub, wire: Wire, room: &str, creator: &str) -> (Client, Client) {
     let mut c = hub.creator(wire, creator).await;
-    let started =
-        ok_snapshot(c.request(Command::StartRoom { room: room.into(), title: Some("Show".into()) }).await.unwrap());
+    let started = ok_snapshot(
+        c.request(Command::StartRoom { room: room.into(), title: Some("Show".into()), event_id: None }).await.unwrap(),
+    );
     // The creator's snapshot is the room right after `room_started`.
     assert_eq!((started.state, started.seq), (stagehand_protocol::types::RoomState::Live, 1));
     let mut v = hub.viewer(wire, &format!("{room}-viewer")).await;
@@ -295,7 +296,10 @@ impl Bystander {
         let mut creator = connect(hub.token("bystander-creator", Role::Creator)).await;
         let room = Bystander::ROOM.to_string();
         ok_snapshot(
-            creator.request(Command::StartRoom { room: room.clone(), title: Some("Show".into()) }).await.unwrap(),
+            creator
+                .request(Command::StartRoom { room: room.clone(), title: Some("Show".into()), event_id: None })
+                .await
+                .unwrap(),
         );
         let mut viewer = connect(hub.token("bystander-viewer", Role::Viewer)).await;
         let snapshot = ok_snapshot(viewer.request(Command::Join { room: room.clone(), since: None }).await.unwrap());

@@ -120,7 +120,8 @@ impl Run {
         let wire = self.target.wire;
         client::wait_welcome(&mut ws, wire).await?;
         for (i, room) in self.rooms.iter().enumerate() {
-            let start = Command::StartRoom { room: room.clone(), title: Some(format!("load test {room}")) };
+            let start =
+                Command::StartRoom { room: room.clone(), title: Some(format!("load test {room}")), event_id: None };
             match client::request(&mut ws, wire, i as u64 + 1, start).await? {
                 Ok(_) => {}
                 Err(code) if code == "conflict" => {} // already live

@@ -11,6 +11,7 @@ use super::lifecycle::require_live;
 use super::{Ctx, Outcome};
 use crate::catalog::check_product;
 use crate::error::{HubError, HubResult};
+use crate::rooms::room::Op;
 use crate::rooms::Room;
 use stagehand_protocol::server::{Event, EventBody, ReplyResult};
 use stagehand_protocol::types::{Actor, Bag, BagAction, BagItem, Operator, Product, ProductSet, RoomState as Phase};
@@ -151,7 +152,12 @@ fn change(
 /// Replace the bag's contents with `set`'s products (the first `max_items`), unpinned, as the
 /// creator's change (`loaded`), whatever its version. The room must not have ended.
 pub fn load(room: &Room, set: &ProductSet, max_items: usize) -> HubResult<Arc<Event>> {
-    let op = room.op();
+    load_in(&room.op(), room, set, max_items)
+}
+
+/// [`load`] under an operation the caller already holds (starting a LIVE from a scheduled event
+/// loads its set before anything else can happen in the room).
+pub fn load_in(op: &Op<'_>, room: &Room, set: &ProductSet, max_items: usize) -> HubResult<Arc<Event>> {
     let mut bag = op.read(|state| match state.lifecycle.phase {
         Phase::Ended => Err(HubError::not_live("the room has ended")),
         _ => Ok(state.bag.clone()),

@@ -59,7 +59,10 @@ pub fn post(ctx: &mut Ctx<'_>, room: &Room, text: &str) -> HubResult<Outcome> {
     let staff = ctx.identity.role == Role::Agency || ctx.identity.user.id == room.creator.id;
     let now = ctx.rooms.now_ms();
     let op = room.op();
-    let (settings, comment_id) = op.read(|s| require_live(s).map(|_| (s.moderation.settings, s.comments.next_id)))?;
+    let (settings, comment_id, giveaway_entry) = op.read(|s| {
+        require_live(s)
+            .map(|_| (s.moderation.settings, s.comments.next_id, super::giveaway::is_entry(&s.giveaway, text, now)))
+    })?;
     let submission = Submission {
         room: &room.id,
         creator_id: &room.creator.id,
@@ -67,6 +70,7 @@ pub fn post(ctx: &mut Ctx<'_>, room: &Room, text: &str) -> HubResult<Outcome> {
         staff,
         text,
         settings,
+        giveaway_entry,
         now,
     };
     let text = text.to_string();
@@ -80,6 +84,7 @@ pub fn post(ctx: &mut Ctx<'_>, room: &Room, text: &str) -> HubResult<Outcome> {
             Ok(Outcome::reply(ReplyResult::Comment { comment_id, seq: event.seq }))
         }
         Verdict::Hold(reason) => {
+            ctx.moderation.tally.filtered(&room.creator.id);
             let comment = HeldComment { comment_id, author: author.clone(), text: text.clone(), reason, held_at: now };
             op.publish(EventBody::CommentHeld { comment });
             tell(room, ctx.outbox, EventBody::Comment { comment_id, author, text, operator }, now);

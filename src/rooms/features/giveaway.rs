@@ -7,9 +7,10 @@
 //! - Entries are the room's own comment events: a viewer's comment whose trimmed, lower-cased text
 //!   is the keyword enters them once (the reducer folds them, so entry order is comment order and
 //!   anyone watching the room sees the same list). [`on_comment`] announces the count.
-//! - At `ends_at` housekeeping calls [`draw_due`]: the seed, the entrants the draw ran over and the
-//!   winners go out in `giveaway_drawn`, and [`draw`] — specified in SPEC.md — lets anyone
-//!   recompute the winners from them.
+//! - At `ends_at` housekeeping calls [`draw_due`]: the seed, the entrants the draw ran over — as
+//!   pseudonymous [`entry`] hashes with their salt, so viewers never see who entered — and the
+//!   winners (by display name) go out in `giveaway_drawn`, and [`draw`] — specified in SPEC.md —
+//!   lets anyone recompute the winners from them.
 
 use super::lifecycle::require_live;
 use super::{Ctx, Outcome};
@@ -84,6 +85,12 @@ pub fn apply(state: &mut State, event: &Event) {
     }
 }
 
+/// Whether `text` is an entry to the room's open giveaway (its keyword, while entries are open):
+/// repeating it is not spam (entering is idempotent).
+pub fn is_entry(state: &State, text: &str, now: Millis) -> bool {
+    state.open.as_ref().is_some_and(|open| now < open.info.ends_at && fold(text) == open.keyword)
+}
+
 /// How a comment is compared with the keyword.
 fn fold(text: &str) -> String {
     text.trim().to_lowercase()
@@ -94,6 +101,8 @@ fn fold(text: &str) -> String {
 #[derive(Default)]
 pub struct Secret {
     seed: Option<(String, [u8; 32])>,
+    /// Salts the pseudonymous entries `giveaway_drawn` reveals (revealed with the seed).
+    salt: [u8; SALT_BYTES],
     announced: u64,
 }
 
@@ -121,8 +130,9 @@ pub fn start(ctx: &mut Ctx<'_>, room: &Room, spec: Spec<'_>) -> HubResult<Outcom
             None => Ok(()),
         }
     })?;
-    let mut seed = [0u8; 32];
+    let (mut seed, mut salt) = ([0u8; 32], [0u8; SALT_BYTES]);
     getrandom::fill(&mut seed).map_err(|e| HubError::internal(format!("no randomness for the draw: {e}")))?;
+    getrandom::fill(&mut salt).map_err(|e| HubError::internal(format!("no randomness for the draw: {e}")))?;
     let now = ctx.rooms.now_ms();
     // Named after the seq its event takes (the operation lock keeps that exact).
     let giveaway_id = format!("gw_{}", op.position().seq + 1);
@@ -139,7 +149,7 @@ pub fn start(ctx: &mut Ctx<'_>, room: &Room, spec: Spec<'_>) -> HubResult<Outcom
         entries: 0,
     };
     *room.side.giveaway.lock().unwrap_or_else(|p| p.into_inner()) =
-        Secret { seed: Some((giveaway_id, seed)), announced: 0 };
+        Secret { seed: Some((giveaway_id, seed)), salt, announced: 0 };
     let event = op.publish(EventBody::GiveawayStarted { giveaway, by, operator });
     Ok(Outcome::reply(ReplyResult::Published { seq: event.seq }))
 }
@@ -198,10 +208,10 @@ pub fn draw_due(room: &Room, now: Millis, present: impl FnOnce() -> HashSet<Stri
         (Some(open), Ok(())) if open.info.ends_at <= now => Some(open.clone()),
         _ => None,
     })?;
-    let seed = {
+    let (seed, salt) = {
         let mut secret = room.side.giveaway.lock().unwrap_or_else(|p| p.into_inner());
         match secret.seed.take() {
-            Some((id, seed)) if id == open.info.giveaway_id => seed,
+            Some((id, seed)) if id == open.info.giveaway_id => (seed, secret.salt),
             _ => {
                 tracing::error!(room = %room.id, giveaway = %open.info.giveaway_id, "giveaway seed missing");
                 return None;
@@ -219,7 +229,8 @@ pub fn draw_due(room: &Room, now: Millis, present: impl FnOnce() -> HashSet<Stri
     op.publish(EventBody::GiveawayDrawn {
         giveaway_id: open.info.giveaway_id.clone(),
         seed: hex(&seed),
-        entrants: eligible.iter().map(|e| e.name.clone()).collect(),
+        salt: hex(&salt),
+        entrants: eligible.iter().map(|e| entry(&open.info.giveaway_id, &e.id, &salt)).collect(),
         winners,
         absent,
     });
@@ -231,6 +242,24 @@ pub fn draw_due(room: &Room, now: Millis, present: impl FnOnce() -> HashSet<Stri
         winners: picked.iter().map(|&i| eligible[i].clone()).collect(),
         entrants: eligible.len(),
     })
+}
+
+/// Bytes of a giveaway's entry salt.
+pub const SALT_BYTES: usize = 16;
+/// Bytes of SHA-256 kept in an entry.
+pub const ENTRY_BYTES: usize = 16;
+
+/// An entrant's pseudonymous entry, as SPEC.md specifies it: the first [`ENTRY_BYTES`] of
+/// SHA-256(giveaway_id ‖ 0x00 ‖ user_id ‖ 0x00 ‖ salt), in lowercase hex. Viewers see entries, not
+/// names; each can recompute their own from their account id once the salt is revealed.
+pub fn entry(giveaway_id: &str, user_id: &str, salt: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(giveaway_id.as_bytes());
+    hasher.update([0]);
+    hasher.update(user_id.as_bytes());
+    hasher.update([0]);
+    hasher.update(salt);
+    hex(&hasher.finalize()[..ENTRY_BYTES])
 }
 
 /// Lowercase hex of SHA-256(seed): what `giveaway_started` commits to.
@@ -302,6 +331,14 @@ mod tests {
         let seed: [u8; 32] = std::array::from_fn(|i| i as u8);
         assert_eq!(draw(&seed, 5, 2), vec![1, 3]);
         assert_eq!(commitment(&seed), "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd");
+    }
+
+    #[test]
+    fn entries_match_the_specs_worked_example() {
+        let salt: [u8; 16] = std::array::from_fn(|i| 0xa0 + i as u8);
+        assert_eq!(entry("gw_70", "u-sam", &salt), "b54a380eae4e065e8955037c95f52203");
+        assert_eq!(entry("gw_70", "u-ola", &salt), "ce10af31e4bc8bbc9dbdb5f8ada58784");
+        assert_ne!(entry("gw_71", "u-sam", &salt), entry("gw_70", "u-sam", &salt), "per giveaway");
     }
 
     #[test]

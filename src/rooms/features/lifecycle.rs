@@ -5,7 +5,7 @@ use super::{Ctx, Notice, Outcome, RoomState};
 use crate::error::{HubError, HubResult};
 use crate::rooms::{Audience, MAX_TITLE};
 use stagehand_protocol::server::{EndReason, Event, EventBody, ReplyResult};
-use stagehand_protocol::types::{Actor, Millis, RoomState as Phase};
+use stagehand_protocol::types::{Actor, Millis, ProductSet, RoomState as Phase};
 
 /// The lifecycle slice of a room's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,10 @@ pub fn require_live(state: &RoomState) -> HubResult<()> {
 
 /// `start_room`: create the room if needed, go live, and make the creator's connection a member
 /// right after `room_started`: its snapshot is the room at that event.
-pub fn start(ctx: &mut Ctx<'_>, id: &str, title: Option<&str>) -> HubResult<Outcome> {
+///
+/// `set`: the product set of the scheduled event the LIVE starts from, loaded into the bag right
+/// after `room_started` (a `bag` event with `action: "loaded"`), before the creator's snapshot.
+pub fn start(ctx: &mut Ctx<'_>, id: &str, title: Option<&str>, set: Option<&ProductSet>) -> HubResult<Outcome> {
     check_title(title)?;
     // Checked before the room is created, so a refused start leaves nothing behind.
     super::presence::check_room_limit(ctx, ctx.rooms.find(id).as_ref())?;
@@ -65,6 +68,9 @@ pub fn start(ctx: &mut Ctx<'_>, id: &str, title: Option<&str>) -> HubResult<Outc
         Phase::Scheduled => Ok(title.map(str::to_string).unwrap_or_else(|| state.lifecycle.title.clone())),
     })?;
     op.publish(EventBody::RoomStarted { title });
+    if let Some(set) = set {
+        super::bag::load_in(&op, &room, set, ctx.rooms.config().max_bag_items)?;
+    }
     // Still under the room's operation lock: no event can come between `room_started` and the
     // creator's snapshot.
     super::presence::join_now(ctx, &room, Audience::Staff);

@@ -186,7 +186,7 @@ pub fn handle(ctx: &mut Ctx<'_>, room: Option<Arc<Room>>, command: &Command) -> 
         Command::Leave { .. } => presence::leave(ctx, &existing()?),
         Command::Comment { text, .. } => comments::post(ctx, &*existing()?, text),
         Command::DeleteComment { comment_id, .. } => comments::delete(ctx, &*existing()?, *comment_id),
-        Command::StartRoom { room: id, title } => lifecycle::start(ctx, id, title.as_deref()),
+        Command::StartRoom { room: id, title, .. } => lifecycle::start(ctx, id, title.as_deref(), None),
         Command::EndRoom { .. } => lifecycle::end(&existing()?),
         Command::ScheduleRoom { room: id, title, starts_at } => lifecycle::schedule(ctx, id, title, *starts_at),
         Command::DeployBillboard { billboard, .. } => billboard::deploy(ctx, &*existing()?, billboard),

@@ -150,7 +150,7 @@ fn migrations_are_idempotent() {
     drop(SqliteStore::open(dir.path()).unwrap());
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(current_version(&store.conn()).unwrap(), latest_version());
-    assert_eq!(latest_version(), 5);
+    assert_eq!(latest_version(), 6);
 
     let mut conn = Connection::open(store.path()).unwrap();
     migrate(&mut conn).unwrap();
@@ -188,7 +188,7 @@ fn a_newer_schema_is_refused() {
     drop(conn);
 
     let err = SqliteStore::open(dir.path()).unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, supported: 5 }), "{err:?}");
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, supported: 6 }), "{err:?}");
     assert!(err.to_string().contains("newer than this build supports"), "{err}");
 }
 

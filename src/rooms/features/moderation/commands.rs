@@ -17,8 +17,8 @@ use crate::rooms::Room;
 use crate::store::{NewAudit, StoreError, Tx};
 use stagehand_protocol::server::{Event, EventBody, ReplyResult, ServerMessage};
 use stagehand_protocol::types::{
-    Actor, BlockedTerm, CommentSettings, ModeratedUser, ModerationAction, MuteDuration, Operator, RoomState as Phase,
-    Sanction,
+    Actor, BlockedTerm, CommentSettings, HealthCounts, ModeratedUser, ModerationAction, MuteDuration, Operator,
+    RoomState as Phase, Sanction,
 };
 use stagehand_protocol::Command;
 use std::sync::Arc;
@@ -262,11 +262,17 @@ async fn remove_terms(m: &Moderation, who: &Identity, room: &Room, terms: &[Stri
     Ok(published(room))
 }
 
-/// The account a sanction names must be someone else than the room's creator.
-fn check_target(room: &Room, user_id: &str) -> HubResult<()> {
+/// An account id a sanction may name.
+pub(super) fn check_user_id(user_id: &str) -> HubResult<()> {
     if user_id.is_empty() || user_id.chars().count() > MAX_USER_ID {
         return Err(HubError::invalid(format!("user ids are 1–{MAX_USER_ID} characters")));
     }
+    Ok(())
+}
+
+/// The account a sanction names must be someone else than the room's creator.
+fn check_target(room: &Room, user_id: &str) -> HubResult<()> {
+    check_user_id(user_id)?;
     if user_id == room.creator.id {
         return Err(HubError::invalid("the creator cannot be sanctioned in their own rooms"));
     }
@@ -316,7 +322,13 @@ async fn impose(m: &Moderation, who: &Identity, room: &Room, sanction: Moderated
     let (stored, who_creator) = (sanction.clone(), creator.clone());
     let detail = Some(format!("user {}", sanction.user_id));
     persist(m, who, room, command_name(sanction.sanction, true), detail, move |tx| {
-        tx.put_sanction(&who_creator, &stored)
+        tx.put_sanction(&who_creator, &stored)?;
+        let counted = match stored.sanction {
+            Sanction::Muted => HealthCounts { mutes: 1, ..HealthCounts::default() },
+            Sanction::Blocked => HealthCounts { blocks: 1, ..HealthCounts::default() },
+            Sanction::Hidden => return Ok(()),
+        };
+        tx.add_health_counts(&who_creator, &counted)
     })
     .await?;
     let (action, user, until) = (action_of(sanction.sanction, true), sanction.user_id.clone(), sanction.until);
@@ -416,7 +428,7 @@ fn past(kind: Sanction) -> &'static str {
 
 /// Take a blocked account out of each of the creator's rooms at once: every connection of it that
 /// is a member leaves, and is told with a `removed` event.
-fn expel(m: &Moderation, creator_id: &str, user_id: &str) {
+pub(super) fn expel(m: &Moderation, creator_id: &str, user_id: &str) {
     let connections = m.inboxes.connections(&user_inbox(user_id));
     if connections.is_empty() {
         return;

@@ -5,7 +5,8 @@
 //! - `filter.rs`: Unicode normalisation and the blocked-term matcher;
 //! - `rules.rs`: [`Moderation`], each creator's rules in memory (persisted in the store) and
 //!   each room's recent comment traffic;
-//! - `commands.rs`: the moderation commands (settings, terms, review, mute, block, hide, list).
+//! - `commands.rs`: the moderation commands (settings, terms, review, mute, block, hide, list);
+//! - `platform.rs`: the platform backend's twins (keyword list, blocks) over HTTP.
 //!
 //! The room's slice ([`State`]) is what staff and viewers see in the room: its comment settings
 //! (public) and the comments held for review (staff only). Both change only by events, so the
@@ -16,6 +17,7 @@
 pub mod commands;
 pub mod filter;
 pub mod pipeline;
+pub mod platform;
 mod rules;
 
 pub use rules::{Limits, Moderation, Traffic};

@@ -31,6 +31,8 @@ pub struct Submission<'a> {
     /// Trimmed.
     pub text: &'a str,
     pub settings: CommentSettings,
+    /// The comment is the open giveaway's keyword: an entry, exempt from the repeat rule.
+    pub giveaway_entry: bool,
     pub now: Millis,
 }
 
@@ -134,7 +136,7 @@ fn link(_: &Moderation, s: &Submission<'_>, screening: &mut Screening) -> HubRes
 }
 
 fn repeated(m: &Moderation, s: &Submission<'_>, screening: &mut Screening) -> HubResult<Option<HoldReason>> {
-    if s.staff {
+    if s.staff || s.giveaway_entry {
         return Ok(None);
     }
     let normalized = screening.normalized(s.text).to_string();

@@ -26,6 +26,10 @@ pub struct Limits {
     pub repeat_window_ms: u64,
     /// The hub's room limit: the traffic of more rooms than this means some are gone.
     pub max_rooms: usize,
+    pub staff_rate: f64,
+    pub staff_burst: u32,
+    /// People whose moderation budget is tracked at once (the hub's connection limit).
+    pub staff_tracked: usize,
 }
 
 impl Limits {
@@ -38,6 +42,9 @@ impl Limits {
             flood_window_ms: config.flood_window_ms,
             repeat_window_ms: config.repeat_window_ms,
             max_rooms: config.max_rooms,
+            staff_rate: config.staff_moderation_rate,
+            staff_burst: config.staff_moderation_burst,
+            staff_tracked: config.max_connections,
         }
     }
 }
@@ -57,6 +64,10 @@ pub struct Moderation {
     pub(super) store: StoreHandle,
     pub(super) inboxes: Arc<Inboxes>,
     pub(super) rooms: Arc<Rooms>,
+    /// Account-health counts not yet stored (filtered comments, refused agency operations).
+    pub tally: crate::health::Tally,
+    /// Each staff member's moderation budget, across their connections.
+    pub staff_limits: crate::limits::PerPerson,
 }
 
 impl Moderation {
@@ -78,7 +89,17 @@ impl Moderation {
         for (creator, user) in rows.sanctions {
             creators.entry(creator).or_default().sanctions.entry(user.user_id.clone()).or_default().push(user);
         }
-        Moderation { limits, creators, traffic: DashMap::new(), store, inboxes, rooms }
+        let staff_limits = crate::limits::PerPerson::new(limits.staff_rate, limits.staff_burst, limits.staff_tracked);
+        Moderation {
+            limits,
+            creators,
+            traffic: DashMap::new(),
+            store,
+            inboxes,
+            rooms,
+            tally: Default::default(),
+            staff_limits,
+        }
     }
 
     /// Whether `sanction` on `user` is in force at `now`: mutes end at `until`, or with the LIVE

@@ -57,6 +57,35 @@ pub async fn handle(
     who: &Identity,
     command: &Command,
 ) -> HubResult<ReplyResult> {
+    handle_as(store, settings, now, who, false, command).await
+}
+
+/// The platform backend's twin (HTTP): `command` on `creator_id`'s calendar, audited with the
+/// platform as the acting principal (in the change's transaction).
+pub async fn handle_for_platform(
+    store: &StoreHandle,
+    settings: Settings,
+    now: u64,
+    creator_id: &str,
+    command: &Command,
+) -> HubResult<ReplyResult> {
+    let who = Identity {
+        user: stagehand_protocol::types::Actor { id: creator_id.to_string(), name: creator_id.to_string() },
+        role: stagehand_protocol::types::Role::Creator,
+        agency: None,
+        valid_until: u64::MAX,
+    };
+    handle_as(store, settings, now, &who, true, command).await
+}
+
+async fn handle_as(
+    store: &StoreHandle,
+    settings: Settings,
+    now: u64,
+    who: &Identity,
+    platform: bool,
+    command: &Command,
+) -> HubResult<ReplyResult> {
     let creator = creator_of(who);
     match command {
         Command::CreateLiveEvent { room, title, starts_at, product_set_id } => {
@@ -71,7 +100,7 @@ pub async fn handle(
                 campaign: None,
             };
             let max = settings.max_events;
-            change(store, who, now, "create_live_event", "live_event_created", move |tx| {
+            change(store, who, platform, now, "create_live_event", "live_event_created", move |tx| {
                 if tx.scheduled_live_events(&new.creator_id)? >= max {
                     return Err(StoreError::Full(format!("a creator may have at most {max} scheduled LIVE events")));
                 }
@@ -90,7 +119,7 @@ pub async fn handle(
                     campaign: None,
                 },
             );
-            change(store, who, now, "update_live_event", "live_event_updated", move |tx| {
+            change(store, who, platform, now, "update_live_event", "live_event_updated", move |tx| {
                 tx.update_live_event(&id, &creator, update, now)
             })
             .await
@@ -99,14 +128,14 @@ pub async fn handle(
             check(None, None, None, campaign.as_ref(), now)?;
             let id = event_id.clone();
             let update = LiveEventChange { campaign: Some(campaign.clone()), ..LiveEventChange::default() };
-            change(store, who, now, "set_campaign", "live_event_updated", move |tx| {
+            change(store, who, platform, now, "set_campaign", "live_event_updated", move |tx| {
                 tx.update_live_event(&id, &creator, update, now)
             })
             .await
         }
         Command::CancelLiveEvent { event_id } => {
             let id = event_id.clone();
-            change(store, who, now, "cancel_live_event", "live_event_cancelled", move |tx| {
+            change(store, who, platform, now, "cancel_live_event", "live_event_cancelled", move |tx| {
                 tx.cancel_live_event(&id, &creator, now)
             })
             .await
@@ -155,6 +184,7 @@ fn check(
 async fn change(
     store: &StoreHandle,
     who: &Identity,
+    platform: bool,
     now: u64,
     command: &'static str,
     kind: &'static str,
@@ -177,12 +207,28 @@ async fn change(
         };
         (data, audit)
     });
+    // Over HTTP the platform acts: audited under its name, no notification (the platform told
+    // the creator itself, if it wanted to).
+    let platform_audit = platform.then(|| NewAudit {
+        creator_id: who.user.id.clone(),
+        agency_id: String::new(),
+        staff_id: crate::rooms::features::moderation::platform::PLATFORM_ID.to_string(),
+        staff_name: crate::rooms::features::moderation::platform::PLATFORM_NAME.to_string(),
+        room: None,
+        command: command.to_string(),
+        outcome: "ok".to_string(),
+        detail: None,
+    });
     let event = store
         .write(move |tx| {
             let event = f(tx)?;
             if let Some((mut data, mut audit)) = staff {
                 data["event"] = json!(event);
                 tx.notify(&user_inbox(&event.creator_id), kind, data, now)?;
+                audit.detail = Some(event.event_id.clone());
+                tx.append_audit(audit, now)?;
+            }
+            if let Some(mut audit) = platform_audit {
                 audit.detail = Some(event.event_id.clone());
                 tx.append_audit(audit, now)?;
             }
