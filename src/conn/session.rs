@@ -100,6 +100,9 @@ impl Session {
         match read_error::classify(error) {
             ReadFailure::Close(code, detail) => {
                 self.hub.metrics.invalid_frames.inc();
+                if code == CloseCode::MESSAGE_TOO_BIG {
+                    self.hub.metrics.tripped(crate::metrics::Tripped::FrameSize);
+                }
                 tracing::debug!(conn = self.id(), code = code.0, %detail, "unreadable frame");
                 self.outbox.close(code, detail);
             }
@@ -114,6 +117,9 @@ impl Session {
                 self.hub.metrics.invalid_frames.inc();
                 let body = error.body();
                 self.hub.metrics.error(body.code);
+                if body.code == ErrorCode::TooLarge {
+                    self.hub.metrics.tripped(crate::metrics::Tripped::FrameSize);
+                }
                 self.reply(Reply::err(error.id, body));
                 self.invalid_streak += 1;
                 if self.invalid_streak >= self.hub.config.max_invalid_frames {

@@ -26,6 +26,8 @@ pub struct Limits {
     pub repeat_window_ms: u64,
     /// The hub's room limit: the traffic of more rooms than this means some are gone.
     pub max_rooms: usize,
+    /// Longest comment, characters (`max_comment_chars`).
+    pub max_comment_chars: usize,
 }
 
 impl Limits {
@@ -38,6 +40,7 @@ impl Limits {
             flood_window_ms: config.flood_window_ms,
             repeat_window_ms: config.repeat_window_ms,
             max_rooms: config.max_rooms,
+            max_comment_chars: config.max_comment_chars,
         }
     }
 }
