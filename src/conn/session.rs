@@ -176,6 +176,7 @@ impl Session {
 
     fn refuse_token(&mut self, error: TokenError) {
         self.hub.metrics.error(ErrorCode::Unauthenticated);
+        // A reason code, never the token or the library's text (which can quote claim values).
         tracing::info!(conn = self.id(), %error, "token refused");
         self.outbox.close(error.close_code(), error.to_string());
     }
