@@ -49,12 +49,32 @@ impl Identity {
 }
 
 /// Why a token was refused, mapped to the close code the client receives.
+///
+/// `Invalid` carries a stable reason code, never the JWT library's text: that text can quote the
+/// token's claim values (a serde error on a claim of the wrong type does), and it is logged and
+/// sent in the close frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("token expired")]
     Expired,
     #[error("invalid token: {0}")]
-    Invalid(String),
+    Invalid(&'static str),
+}
+
+/// The stable reason code for a jsonwebtoken error (see [`TokenError::Invalid`]).
+fn reason(error: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => "malformed",
+        ErrorKind::InvalidSignature => "bad_signature",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName | ErrorKind::MissingAlgorithm => {
+            "algorithm_not_accepted"
+        }
+        ErrorKind::MissingRequiredClaim(_) => "missing_claim",
+        ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => "bad_claims",
+        ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => "not_valid_now",
+        _ => "unverifiable",
+    }
 }
 
 impl TokenError {
@@ -135,9 +155,9 @@ impl TokenKeys {
     /// Check `token`'s algorithm (pinned), signature and claims, and that it is still good at
     /// `now_ms` (the hub's clock): before its `exp` plus the leeway.
     pub fn verify(&self, token: &str, now_ms: Millis) -> Result<Identity, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(reason(&e)))?;
         if !self.algorithms.contains(&header.alg) {
-            return Err(TokenError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+            return Err(TokenError::Invalid("algorithm_not_accepted"));
         }
         let mut validation = Validation::new(header.alg);
         // `exp` must be there, but it is compared with the hub's clock below.
@@ -153,7 +173,7 @@ impl TokenKeys {
                 .map(|k| &k.key)
                 .collect()
         };
-        let mut last = TokenError::Invalid("no key for this token".into());
+        let mut last = TokenError::Invalid("no_key");
         let mut verified = None;
         for key in candidates {
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
@@ -161,7 +181,7 @@ impl TokenKeys {
                     verified = Some(data);
                     break;
                 }
-                Err(e) => last = TokenError::Invalid(e.to_string()),
+                Err(e) => last = TokenError::Invalid(reason(&e)),
             }
         }
         let data = verified.ok_or(last)?;
@@ -195,7 +215,7 @@ impl TokenKeys {
 
 fn identity_from(claims: Claims, leeway_ms: Millis) -> Result<Identity, TokenError> {
     if claims.sub.is_empty() {
-        return Err(TokenError::Invalid("empty sub".into()));
+        return Err(TokenError::Invalid("empty_sub"));
     }
     let agency = match claims.role {
         Role::Agency => match (claims.agency, claims.creator) {
@@ -203,7 +223,7 @@ fn identity_from(claims: Claims, leeway_ms: Millis) -> Result<Identity, TokenErr
                 let agency_name = claims.agency_name.unwrap_or_else(|| agency_id.clone());
                 Some(AgencyClaim { agency_id, agency_name, creator_id })
             }
-            _ => return Err(TokenError::Invalid("agency tokens must name `agency` and `creator`".into())),
+            _ => return Err(TokenError::Invalid("agency_claims")),
         },
         _ => None,
     };

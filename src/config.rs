@@ -154,6 +154,16 @@ pub struct Config {
     #[arg(long, env = "STAGEHAND_SHUTDOWN_GRACE_MS", default_value_t = 5_000)]
     pub shutdown_grace_ms: u64,
 
+    /// Longest comment, in characters (`invalid` beyond).
+    #[arg(long, env = "STAGEHAND_MAX_COMMENT_CHARS", default_value_t = 500)]
+    pub max_comment_chars: usize,
+    /// Longest room, LIVE event and campaign title, in characters (`invalid` beyond).
+    #[arg(long, env = "STAGEHAND_MAX_TITLE_CHARS", default_value_t = 256)]
+    pub max_title_chars: usize,
+    /// Longest billboard field (id, title, text, image and link URLs), in characters (`invalid`
+    /// beyond).
+    #[arg(long, env = "STAGEHAND_MAX_BILLBOARD_FIELD_CHARS", default_value_t = 1_024)]
+    pub max_billboard_field_chars: usize,
     /// Comments per second per connection, and the burst allowed.
     #[arg(long, env = "STAGEHAND_COMMENT_RATE", default_value_t = 2.0)]
     pub comment_rate: f64,
@@ -366,6 +376,11 @@ impl Config {
         if self.feed_dedupe_max == 0 || self.feed_history == 0 || self.dashboard_max_minutes == 0 {
             return Err(ConfigError::Invalid(
                 "feed_dedupe_max, feed_history and dashboard_max_minutes must be non-zero".into(),
+            ));
+        }
+        if self.max_comment_chars == 0 || self.max_title_chars == 0 || self.max_billboard_field_chars == 0 {
+            return Err(ConfigError::Invalid(
+                "max_comment_chars, max_title_chars and max_billboard_field_chars must be non-zero".into(),
             ));
         }
         if self.queue_max_bytes == 0

@@ -136,6 +136,11 @@ impl Hub {
             }
             for entry in self.connections.iter() {
                 let outbox = entry.value();
+                // Closing already (this sweep's earlier close, a slow consumer, a kick): it stays
+                // registered until its task ends, and must not be counted or closed again.
+                if outbox.is_closed() {
+                    continue;
+                }
                 if outbox.silent_check() >= CLOSE_AT_SILENT_CHECK {
                     self.metrics.tripped(crate::metrics::Tripped::HeartbeatTimeout);
                     outbox.close(CloseCode::HEARTBEAT_TIMEOUT, "no frames from the client");

@@ -143,10 +143,19 @@ pub enum Tripped {
     MaxRooms,
     /// A room not created: its creator is at `max_rooms_per_creator` (`unavailable`).
     RoomsPerCreator,
+    /// A join or start refused: the connection is in `max_rooms_per_connection` rooms
+    /// (`unavailable`).
+    RoomsPerConnection,
+    /// A comment over `max_comment_chars` (`invalid`).
+    CommentLength,
+    /// A request frame over `max_frame_bytes` (`too_large`, or close 1009 beyond 4× the limit).
+    FrameSize,
+    /// An `/api/v1` body over `max_body_bytes` (413).
+    BodySize,
 }
 
 impl Tripped {
-    pub const ALL: [Tripped; 11] = [
+    pub const ALL: [Tripped; 15] = [
         Tripped::HeaderTimeout,
         Tripped::Origin,
         Tripped::ConnectionRate,
@@ -158,6 +167,10 @@ impl Tripped {
         Tripped::HeartbeatTimeout,
         Tripped::MaxRooms,
         Tripped::RoomsPerCreator,
+        Tripped::RoomsPerConnection,
+        Tripped::CommentLength,
+        Tripped::FrameSize,
+        Tripped::BodySize,
     ];
 
     pub fn label(self) -> &'static str {
@@ -173,6 +186,10 @@ impl Tripped {
             Tripped::HeartbeatTimeout => "heartbeat_timeout",
             Tripped::MaxRooms => "max_rooms",
             Tripped::RoomsPerCreator => "rooms_per_creator",
+            Tripped::RoomsPerConnection => "rooms_per_connection",
+            Tripped::CommentLength => "comment_length",
+            Tripped::FrameSize => "frame_size",
+            Tripped::BodySize => "body_size",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Tokens and API keys never appear in the hub's logs, at any log level: the real binary logs at
 //! `trace` while tokens arrive in the header, in `connect` and `refresh` frames and in the URL
-//! query (never read), good and bad, and wrong and right API keys reach the HTTP API.
+//! query (never read), good and bad, and wrong and right API keys reach the HTTP API. Nor do a
+//! refused token's claim values: the refusal is logged with a stable reason code.
 
 mod common;
 
@@ -49,12 +50,23 @@ async fn no_token_or_api_key_is_ever_logged() {
     let renewed = keys.sign(&claims("logged", Role::Viewer, now_secs() + 7200)).unwrap();
     let forged = TokenKeys::new("not-the-secret", 0).sign(&claims("logged", Role::Viewer, now_secs() + 3600)).unwrap();
     let expired = keys.sign(&claims("logged", Role::Viewer, now_secs() - 3600)).unwrap();
+    // Claims of the wrong type, signed with the right key: the JWT library's error text quotes
+    // them; the hub logs a reason code instead.
+    let sign_raw = |claims: serde_json::Value| {
+        let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+    };
+    let exp = now_secs() + 3600;
+    let odd_role = sign_raw(serde_json::json!({"sub": "logged", "name": "n", "role": "LEAKY-ROLE-VALUE", "exp": exp}));
+    let odd_exp =
+        sign_raw(serde_json::json!({"sub": "logged", "name": "n", "role": "viewer", "exp": "LEAKY-EXP-VALUE"}));
+    let odd_sub = sign_raw(serde_json::json!({"sub": ["LEAKY-SUB-VALUE"], "name": "n", "role": "viewer", "exp": exp}));
     let ws = format!("ws://{addr}/ws");
     let mut by_header = Client::connect(&ws, Wire::Json, Auth::Header(good.clone())).await.unwrap();
     by_header.request(Command::Refresh { token: renewed.clone() }).await.unwrap();
     by_header.request(Command::Refresh { token: forged.clone() }).await.unwrap();
     Client::connect(&ws, Wire::MsgPack, Auth::Frame(good.clone())).await.unwrap();
-    for bad in [&forged, &expired] {
+    for bad in [&forged, &expired, &odd_role, &odd_exp, &odd_sub] {
         assert!(Client::connect(&ws, Wire::Json, Auth::Frame(bad.clone())).await.is_err());
         assert!(Client::connect(&ws, Wire::Json, Auth::Header(bad.clone())).await.is_err());
     }
@@ -70,7 +82,9 @@ async fn no_token_or_api_key_is_ever_logged() {
     child.wait().unwrap();
     let log = log.lock().unwrap();
     assert!(log.contains("token refused"), "the refusals were logged:\n{log}");
-    for secret in [&good, &renewed, &forged, &expired] {
+    assert!(!log.contains("LEAKY"), "a claim value is in the log:\n{log}");
+    assert!(log.contains("bad_claims") && log.contains("bad_signature"), "reason codes are logged:\n{log}");
+    for secret in [&good, &renewed, &forged, &expired, &odd_role, &odd_exp, &odd_sub] {
         let signature = secret.rsplit('.').next().unwrap();
         assert!(!log.contains(signature), "a token is in the log");
         let payload = secret.split('.').nth(1).unwrap();

@@ -194,3 +194,27 @@ async fn refresh_before_connect_is_unauthenticated() {
     let token = hub.token("v", Role::Viewer);
     assert_error(&anonymous.request(Command::Refresh { token }).await.unwrap(), ErrorCode::Unauthenticated);
 }
+
+/// A connection that is closing stays in the hub's registry until its task ends; the heartbeat
+/// sweep skips it: one silent connection counts one `heartbeat_timeout` (not one per sweep until
+/// it is gone), and one closed for another reason (here, as a slow consumer) counts none.
+#[tokio::test(start_paused = true)]
+async fn the_heartbeat_counts_a_silent_connection_once_and_skips_closing_ones() {
+    let interval = Duration::from_secs(10);
+    let started = Instant::now();
+    let (hub, _) = paused_hub(|c| c.heartbeat_ms = 10_000).await;
+    let inner = hub.running.as_ref().unwrap().hub.clone();
+    // Connections without sockets and without a task: nothing unregisters them.
+    let silent = socketless(1_000_001, 64 * 1024);
+    let slow = socketless(1_000_002, 64 * 1024);
+    inner.register(silent.clone());
+    inner.register(slow.clone());
+    slow.close(CloseCode::SLOW_CONSUMER, "slow");
+
+    sleep_until(started + 6 * interval + interval / 2).await;
+    assert!(silent.is_closed());
+    let metrics = hub.metrics().await;
+    let count =
+        metrics.lines().find_map(|l| l.strip_prefix("stagehand_limits_tripped_total{limit=\"heartbeat_timeout\"} "));
+    assert_eq!(count, Some("1"), "closed once, at the third check, and counted once");
+}

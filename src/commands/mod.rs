@@ -254,7 +254,11 @@ fn is_moderation(command: &Command) -> bool {
 
 /// The scheduler's settings, from the config.
 pub fn schedule_settings(config: &Config) -> schedule::Settings {
-    schedule::Settings { reminder_ms: config.live_reminder_ms, max_events: config.max_live_events }
+    schedule::Settings {
+        reminder_ms: config.live_reminder_ms,
+        max_events: config.max_live_events,
+        max_title_chars: config.max_title_chars,
+    }
 }
 
 /// The creator whose rules apply: the room's, or — for commands that create a room — the

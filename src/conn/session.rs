@@ -111,6 +111,9 @@ impl Session {
         match read_error::classify(error) {
             ReadFailure::Close(code, detail) => {
                 self.hub.metrics.invalid_frames.inc();
+                if code == CloseCode::MESSAGE_TOO_BIG {
+                    self.hub.metrics.tripped(crate::metrics::Tripped::FrameSize);
+                }
                 tracing::debug!(conn = self.id(), code = code.0, %detail, "unreadable frame");
                 self.outbox.close(code, detail);
             }
@@ -125,6 +128,9 @@ impl Session {
                 self.hub.metrics.invalid_frames.inc();
                 let body = error.body();
                 self.hub.metrics.error(body.code);
+                if body.code == ErrorCode::TooLarge {
+                    self.hub.metrics.tripped(crate::metrics::Tripped::FrameSize);
+                }
                 self.reply(Reply::err(error.id, body));
                 self.invalid_streak += 1;
                 if self.invalid_streak >= self.hub.config.max_invalid_frames {
@@ -181,6 +187,7 @@ impl Session {
 
     fn refuse_token(&mut self, error: TokenError) {
         self.hub.metrics.error(ErrorCode::Unauthenticated);
+        // A reason code, never the token or the library's text (which can quote claim values).
         tracing::info!(conn = self.id(), %error, "token refused");
         self.outbox.close(error.close_code(), error.to_string());
     }

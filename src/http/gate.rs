@@ -11,6 +11,8 @@
 //! 3. **A JSON body**: a request with a body (any `Content-Length` but 0, or chunked) must say
 //!    `Content-Type: application/json` (or `application/<x>+json`); anything else — plain text,
 //!    forms, multipart, no type — gets 415, as axum's `Json` extractor does.
+//! 4. **The body size** (`max_body_bytes`) is enforced where handlers read the body; their 413 is
+//!    counted here (`body_size`).
 //!
 //! Both maps are bounded by `max_tracked_addresses`: idle limiter entries and lapsed blocks are
 //! dropped when full, and beyond that a new address is not tracked (it keeps its 401s).
@@ -109,7 +111,12 @@ pub async fn api_gate(State(hub): State<Arc<Hub>>, request: Request, next: Next)
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(serde_json::json!({ "error": error.body() })))
             .into_response();
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    // Bodies are read (and cut at `max_body_bytes`) inside the handlers: their 413 is counted here.
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        hub.metrics.tripped(Tripped::BodySize);
+    }
+    response
 }
 
 fn limited(hub: &Hub, wait: Duration) -> Response {

@@ -5,7 +5,7 @@ use super::{json_body, ApiResult};
 use crate::error::HubError;
 use crate::hub::Hub;
 use crate::rooms::features::{backend, lifecycle};
-use crate::rooms::{Audience, MAX_TITLE};
+use crate::rooms::Audience;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -39,8 +39,11 @@ async fn put_room(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Snapshot>> {
     let spec: RoomSpec = json_body(body)?;
-    if spec.creator_id.is_empty() || spec.title.trim().is_empty() || spec.title.chars().count() > MAX_TITLE {
-        return Err(HubError::invalid("creator_id and a title of 1–256 characters are required").into());
+    let max_title = hub.config.max_title_chars;
+    if spec.creator_id.is_empty() || spec.title.trim().is_empty() || spec.title.chars().count() > max_title {
+        return Err(
+            HubError::invalid(format!("creator_id and a title of 1–{max_title} characters are required")).into()
+        );
     }
     let creator = Actor { id: spec.creator_id, name: spec.creator_name };
     let room = hub.rooms.get_or_create(&room, &creator, Some(&spec.title))?;

@@ -29,9 +29,8 @@ use stagehand_protocol::server::{EndReason, Event};
 use stagehand_protocol::types::{Actor, Millis, RoomState};
 use std::sync::Arc;
 
-/// Longest room id and title accepted.
+/// Longest room id accepted (titles: `max_title_chars`).
 pub const MAX_ROOM_ID: usize = 128;
-pub const MAX_TITLE: usize = 256;
 
 pub struct Rooms {
     map: DashMap<String, Arc<Room>>,
@@ -81,6 +80,11 @@ impl Rooms {
     /// The hub's configuration (features read their bounds from it).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The hub's metrics (features count the limits they enforce there).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Now, on the hub's clock.

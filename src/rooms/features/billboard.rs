@@ -9,9 +9,6 @@ use crate::rooms::Room;
 use stagehand_protocol::server::{EventBody, ReplyResult};
 use stagehand_protocol::types::{Billboard, BillboardAction, Millis};
 
-/// Longest billboard field, in characters.
-pub const MAX_FIELD_CHARS: usize = 1024;
-
 /// The billboard slice: the billboard shown now.
 pub type State = Option<Billboard>;
 
@@ -28,7 +25,7 @@ pub const MIN_DURATION_MS: u64 = 1_000;
 
 /// `deploy_billboard`: show `billboard`, replacing any shown; with `duration_ms`, until then.
 pub fn deploy(ctx: &mut Ctx<'_>, room: &Room, billboard: &Billboard) -> HubResult<Outcome> {
-    check(billboard)?;
+    check(billboard, ctx.rooms.config().max_billboard_field_chars)?;
     let mut billboard = billboard.clone();
     billboard.expires_at = None;
     if let Some(duration) = billboard.duration_ms {
@@ -69,7 +66,8 @@ pub fn tick(room: &Room, now: Millis) {
     }
 }
 
-fn check(billboard: &Billboard) -> HubResult<()> {
+/// An id and a title, and no field over `max_chars` (`max_billboard_field_chars`).
+fn check(billboard: &Billboard, max_chars: usize) -> HubResult<()> {
     if billboard.billboard_id.is_empty() || billboard.title.trim().is_empty() {
         return Err(HubError::invalid("a billboard needs an id and a title"));
     }
@@ -80,8 +78,8 @@ fn check(billboard: &Billboard) -> HubResult<()> {
         billboard.image_url.as_ref(),
         billboard.link_url.as_ref(),
     ];
-    if fields.into_iter().flatten().any(|f| f.chars().count() > MAX_FIELD_CHARS) {
-        return Err(HubError::invalid(format!("billboard fields are at most {MAX_FIELD_CHARS} characters")));
+    if fields.into_iter().flatten().any(|f| f.chars().count() > max_chars) {
+        return Err(HubError::invalid(format!("billboard fields are at most {max_chars} characters")));
     }
     Ok(())
 }

@@ -19,7 +19,6 @@ use stagehand_protocol::server::{EventBody, ReplyResult};
 use stagehand_protocol::types::{HeldComment, Role};
 use std::collections::VecDeque;
 
-pub use super::moderation::pipeline::MAX_COMMENT_CHARS;
 /// How many recent comments a room remembers so moderators can delete them.
 pub const RECENT_COMMENTS: usize = 1024;
 

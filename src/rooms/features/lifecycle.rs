@@ -3,7 +3,7 @@
 
 use super::{Ctx, Notice, Outcome, RoomState};
 use crate::error::{HubError, HubResult};
-use crate::rooms::{Audience, MAX_TITLE};
+use crate::rooms::Audience;
 use stagehand_protocol::server::{EndReason, Event, EventBody, ReplyResult};
 use stagehand_protocol::types::{Actor, Millis, ProductSet, RoomState as Phase};
 
@@ -57,7 +57,7 @@ pub fn require_live(state: &RoomState) -> HubResult<()> {
 /// `set`: the product set of the scheduled event the LIVE starts from, loaded into the bag right
 /// after `room_started` (a `bag` event with `action: "loaded"`), before the creator's snapshot.
 pub fn start(ctx: &mut Ctx<'_>, id: &str, title: Option<&str>, set: Option<&ProductSet>) -> HubResult<Outcome> {
-    check_title(title)?;
+    check_title(title, ctx.rooms.config().max_title_chars)?;
     // Checked before the room is created, so a refused start leaves nothing behind.
     super::presence::check_room_limit(ctx, ctx.rooms.find(id).as_ref())?;
     let room = ctx.rooms.get_or_create(id, &ctx.identity.user, title)?;
@@ -97,7 +97,7 @@ pub fn end_with(room: &crate::rooms::Room, reason: EndReason) -> HubResult<std::
 
 /// `schedule_room`: create the room as scheduled if needed and set its title and start time.
 pub fn schedule(ctx: &mut Ctx<'_>, id: &str, title: &str, starts_at: Millis) -> HubResult<Outcome> {
-    check_title(Some(title))?;
+    check_title(Some(title), ctx.rooms.config().max_title_chars)?;
     let creator = match &ctx.identity.agency {
         // The agency token names the creator by id only; the creator's display name is set when a
         // room is created by the creator or the backend.
@@ -127,10 +127,11 @@ pub fn schedule_room(room: &crate::rooms::Room, title: &str, starts_at: Millis) 
     Ok(())
 }
 
-pub fn check_title(title: Option<&str>) -> HubResult<()> {
+/// A title, if given, is 1 to `max` characters (`max_title_chars`).
+pub fn check_title(title: Option<&str>, max: usize) -> HubResult<()> {
     match title {
-        Some(t) if t.trim().is_empty() || t.chars().count() > MAX_TITLE => {
-            Err(HubError::invalid(format!("titles are 1–{MAX_TITLE} characters")))
+        Some(t) if t.trim().is_empty() || t.chars().count() > max => {
+            Err(HubError::invalid(format!("titles are 1–{max} characters")))
         }
         _ => Ok(()),
     }

@@ -48,6 +48,7 @@ pub fn check_room_limit(ctx: &mut Ctx<'_>, room: Option<&Arc<Room>>) -> HubResul
     ctx.joined.retain(|r| r.is_member(id));
     let already = room.is_some_and(|room| ctx.joined.iter().any(|r| Arc::ptr_eq(r, room)));
     if !already && ctx.joined.len() >= ctx.max_rooms {
+        ctx.rooms.metrics().tripped(crate::metrics::Tripped::RoomsPerConnection);
         return Err(HubError::unavailable("joined the most rooms one connection may"));
     }
     Ok(())

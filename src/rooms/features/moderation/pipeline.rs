@@ -16,8 +16,6 @@ use super::Moderation;
 use crate::error::{HubError, HubResult};
 use stagehand_protocol::types::{Actor, CommentSettings, HoldReason, Millis};
 
-/// Longest comment, in characters.
-pub const MAX_COMMENT_CHARS: usize = 500;
 /// A character repeated this many times in a row makes a comment a flood.
 pub const FLOOD_CHAR_RUN: usize = 20;
 
@@ -87,9 +85,14 @@ pub fn screen(moderation: &Moderation, submission: &Submission<'_>) -> HubResult
     Ok(verdict)
 }
 
-fn length(_: &Moderation, s: &Submission<'_>, _: &mut Screening) -> HubResult<Option<HoldReason>> {
-    if s.text.is_empty() || s.text.chars().count() > MAX_COMMENT_CHARS {
-        return Err(HubError::invalid(format!("comments are 1–{MAX_COMMENT_CHARS} characters")));
+fn length(m: &Moderation, s: &Submission<'_>, _: &mut Screening) -> HubResult<Option<HoldReason>> {
+    let max = m.limits.max_comment_chars;
+    if s.text.is_empty() {
+        return Err(HubError::invalid(format!("comments are 1–{max} characters")));
+    }
+    if s.text.chars().count() > max {
+        m.rooms.metrics().tripped(crate::metrics::Tripped::CommentLength);
+        return Err(HubError::invalid(format!("comments are 1–{max} characters")));
     }
     Ok(None)
 }

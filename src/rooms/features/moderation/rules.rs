@@ -30,6 +30,8 @@ pub struct Limits {
     pub staff_burst: u32,
     /// People whose moderation budget is tracked at once (the hub's connection limit).
     pub staff_tracked: usize,
+    /// Longest comment, characters (`max_comment_chars`).
+    pub max_comment_chars: usize,
 }
 
 impl Limits {
@@ -45,6 +47,7 @@ impl Limits {
             staff_rate: config.staff_moderation_rate,
             staff_burst: config.staff_moderation_burst,
             staff_tracked: config.max_connections,
+            max_comment_chars: config.max_comment_chars,
         }
     }
 }

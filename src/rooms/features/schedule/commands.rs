@@ -13,7 +13,7 @@ use crate::auth::Identity;
 use crate::error::{HubError, HubResult};
 use crate::partner::inboxes::user_inbox;
 use crate::partner::StoreHandle;
-use crate::rooms::{validate_room_id, MAX_TITLE};
+use crate::rooms::validate_room_id;
 use crate::store::{LiveEventChange, NewAudit, NewLiveEvent, StoreError, Tx};
 use serde_json::json;
 use stagehand_protocol::server::ReplyResult;
@@ -90,7 +90,7 @@ async fn handle_as(
     match command {
         Command::CreateLiveEvent { room, title, starts_at, product_set_id } => {
             validate_room_id(room)?;
-            check(Some(title), Some(*starts_at), product_set_id.as_deref(), None, now)?;
+            check(Some(title), Some(*starts_at), product_set_id.as_deref(), None, now, settings.max_title_chars)?;
             let new = NewLiveEvent {
                 creator_id: creator.clone(),
                 room: room.clone(),
@@ -109,7 +109,7 @@ async fn handle_as(
             .await
         }
         Command::UpdateLiveEvent { event_id, title, starts_at, product_set_id } => {
-            check(title.as_ref(), *starts_at, product_set_id.as_deref(), None, now)?;
+            check(title.as_ref(), *starts_at, product_set_id.as_deref(), None, now, settings.max_title_chars)?;
             let (id, update) = (
                 event_id.clone(),
                 LiveEventChange {
@@ -125,7 +125,7 @@ async fn handle_as(
             .await
         }
         Command::SetCampaign { event_id, campaign } => {
-            check(None, None, None, campaign.as_ref(), now)?;
+            check(None, None, None, campaign.as_ref(), now, settings.max_title_chars)?;
             let id = event_id.clone();
             let update = LiveEventChange { campaign: Some(campaign.clone()), ..LiveEventChange::default() };
             change(store, who, platform, now, "set_campaign", "live_event_updated", move |tx| {
@@ -156,9 +156,10 @@ fn check(
     product_set_id: Option<&str>,
     campaign: Option<&Campaign>,
     now: u64,
+    max_title: usize,
 ) -> HubResult<()> {
     if let Some(title) = title {
-        crate::rooms::features::lifecycle::check_title(Some(title))?;
+        crate::rooms::features::lifecycle::check_title(Some(title), max_title)?;
     }
     if starts_at.is_some_and(|at| at <= now) {
         return Err(HubError::invalid("starts_at must be in the future"));
@@ -167,8 +168,8 @@ fn check(
         return Err(HubError::invalid(format!("product_set_id is 1–{MAX_ID} characters")));
     }
     if let Some(c) = campaign {
-        if c.title.trim().is_empty() || c.title.chars().count() > MAX_TITLE {
-            return Err(HubError::invalid(format!("campaign titles are 1–{MAX_TITLE} characters")));
+        if c.title.trim().is_empty() || c.title.chars().count() > max_title {
+            return Err(HubError::invalid(format!("campaign titles are 1–{max_title} characters")));
         }
         if c.link_url.as_ref().is_some_and(|l| l.is_empty() || l.chars().count() > MAX_LINK) {
             return Err(HubError::invalid(format!("campaign links are 1–{MAX_LINK} characters")));

@@ -39,6 +39,8 @@ pub struct Settings {
     pub reminder_ms: u64,
     /// Most scheduled events per creator.
     pub max_events: u64,
+    /// Longest event and campaign title (`max_title_chars`).
+    pub max_title_chars: usize,
 }
 
 /// One pass: send due reminders, then show or hide campaign banners in live rooms.
