@@ -164,7 +164,8 @@ pub struct Config {
     /// beyond).
     #[arg(long, env = "STAGEHAND_MAX_BILLBOARD_FIELD_CHARS", default_value_t = 1_024)]
     pub max_billboard_field_chars: usize,
-    /// Comments per second per connection, and the burst allowed.
+    /// Comments per second per user (all of the user's connections together), and the burst
+    /// allowed.
     #[arg(long, env = "STAGEHAND_COMMENT_RATE", default_value_t = 2.0)]
     pub comment_rate: f64,
     #[arg(long, env = "STAGEHAND_COMMENT_BURST", default_value_t = 5)]
@@ -174,12 +175,12 @@ pub struct Config {
     pub room_comment_rate: f64,
     #[arg(long, env = "STAGEHAND_ROOM_COMMENT_BURST", default_value_t = 2_000)]
     pub room_comment_burst: u32,
-    /// Joins and leaves per second per connection, and the burst allowed.
+    /// Joins and leaves per second per user, and the burst allowed.
     #[arg(long, env = "STAGEHAND_JOIN_RATE", default_value_t = 5.0)]
     pub join_rate: f64,
     #[arg(long, env = "STAGEHAND_JOIN_BURST", default_value_t = 20)]
     pub join_burst: u32,
-    /// Moderation and operation commands per second per connection, and the burst allowed.
+    /// Moderation and operation commands per second per user, and the burst allowed.
     #[arg(long, env = "STAGEHAND_OPS_RATE", default_value_t = 5.0)]
     pub ops_rate: f64,
     #[arg(long, env = "STAGEHAND_OPS_BURST", default_value_t = 20)]

@@ -1,6 +1,6 @@
-//! Rate limits (governor): one limiter per connection and one per room for each limited class of
-//! command. Limiters live inside the connection or the room they limit, so no keyed map grows
-//! with clients.
+//! Rate limits (governor): one limiter per user and one per room for each limited class of
+//! command. A user's limiters are shared by that user's connections and live as long as one is
+//! open (see `conn::admission`); a room's live inside the room. No keyed map grows with clients.
 
 use crate::config::Config;
 use crate::error::HubError;
@@ -21,8 +21,8 @@ pub enum LimitClass {
     Comment,
     /// Moderation and room operations (and attempts at them, which are audited).
     Operation,
-    /// Joining and leaving rooms: per connection only, so one client's churn never spends a
-    /// room's budget.
+    /// Joining and leaving rooms: per user only, so one client's churn never spends a room's
+    /// budget.
     Presence,
 }
 
@@ -46,7 +46,7 @@ pub struct Limiters {
 }
 
 impl Limiters {
-    pub fn per_connection(config: &Config) -> Self {
+    pub fn per_user(config: &Config) -> Self {
         Limiters {
             comment: limiter(config.comment_rate, config.comment_burst),
             operation: limiter(config.ops_rate, config.ops_burst),

@@ -61,7 +61,7 @@ async fn flood(hub: &TestHub, n: usize, attempts: usize, command: &Command) -> (
             match reply.error.as_ref().map(|e| e.code) {
                 Some(ErrorCode::Forbidden) => forbidden += 1,
                 Some(ErrorCode::RateLimited) => {
-                    assert!(error_message(&reply).contains("connection"), "the flooder's own budget: {reply:?}");
+                    assert!(error_message(&reply).contains("over the user"), "the flooder's own budget: {reply:?}");
                     limited += 1;
                 }
                 _ => panic!("a flooder got {reply:?}"),
@@ -123,6 +123,31 @@ async fn comments_from_non_members_do_not_spend_the_rooms_comment_budget() {
     let over = cara.request(comment(room, "one more")).await.unwrap();
     assert_error(&over, ErrorCode::RateLimited);
     assert!(error_message(&over).contains("room comment"), "{over:?}");
+}
+
+/// A user's command budgets are the user's, not each connection's: opening more connections buys
+/// no more comments.
+#[tokio::test]
+async fn a_users_connections_share_one_comment_budget() {
+    let hub = start_with(|c| (c.comment_burst, c.comment_rate) = (4, NO_REFILL)).await;
+    let room = "r-per-user";
+    let (_cara, mut first) = live_room(&hub, Wire::MsgPack, room, "cara").await;
+    // `live_room`'s viewer is `r-per-user-viewer`; a second connection of the same user joins too.
+    let mut second = hub.viewer(Wire::MsgPack, "r-per-user-viewer").await;
+    ok_snapshot(second.request(join(room)).await.unwrap());
+    for n in 0..2 {
+        assert_ok(&first.request(comment(room, &format!("first {n}"))).await.unwrap());
+        assert_ok(&second.request(comment(room, &format!("second {n}"))).await.unwrap());
+    }
+    for client in [&mut first, &mut second] {
+        let over = client.request(comment(room, "one more")).await.unwrap();
+        assert_error(&over, ErrorCode::RateLimited);
+        assert!(error_message(&over).contains("comment"), "{over:?}");
+    }
+    // Another user's budget is untouched.
+    let mut other = hub.viewer(Wire::MsgPack, "someone-else").await;
+    ok_snapshot(other.request(join(room)).await.unwrap());
+    assert_ok(&other.request(comment(room, "hello")).await.unwrap());
 }
 
 // 2. One creator cannot lock everyone out.

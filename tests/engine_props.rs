@@ -17,12 +17,14 @@ use stagehand::auth::{AgencyClaim, Identity};
 use stagehand::broker::Streams;
 use stagehand::commands::{self, Caller};
 use stagehand::delivery::outbox::Outbox;
+use stagehand::limits::Limiters;
 use stagehand::rooms::features::RoomState;
 use stagehand::{Config, Hub};
 use stagehand_protocol::client::Since;
 use stagehand_protocol::server::{Control, Event, EventBody, ServerMessage};
 use stagehand_protocol::types::{Actor, Billboard, GrantInfo, GrantStatus, Role, Scope};
 use stagehand_protocol::{codec, Command, Wire};
+use std::sync::Arc;
 
 const ROOM: &str = "prop-room";
 
@@ -177,7 +179,10 @@ fn run_case(script: Vec<(Who, Op)>) -> Result<(), TestCaseError> {
             .into_iter()
             .enumerate()
         {
-            callers.push((who, Caller::new(identity(who), connection(n as u64 + 1), &hub.config)));
+            callers.push((
+                who,
+                Caller::new(identity(who), connection(n as u64 + 1), Arc::new(Limiters::per_user(&hub.config))),
+            ));
         }
         // States taken along the way, with the position they are at.
         let mut states: Vec<(u64, u64, RoomState)> = vec![(0, 0, room.state())];

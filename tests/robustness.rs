@@ -288,7 +288,7 @@ async fn staff_over_the_moderation_rate_limit_get_rate_limited_and_nothing_chang
 }
 
 #[tokio::test]
-async fn comments_are_rate_limited_per_connection() {
+async fn comments_are_rate_limited() {
     let hub = start_with(|c| {
         c.comment_rate = 0.01;
         c.comment_burst = 3;

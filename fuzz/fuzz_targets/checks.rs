@@ -20,6 +20,7 @@
 use stagehand::auth::{AgencyClaim, Identity};
 use stagehand::commands::{self, Caller};
 use stagehand::delivery::outbox::Outbox;
+use stagehand::limits::Limiters;
 use stagehand::{Config, Hub};
 use stagehand_protocol::codec::{decode, decode_request, encode, CodecError};
 use stagehand_protocol::server::ServerMessage;
@@ -100,7 +101,7 @@ fn world() -> &'static World {
         let callers = (0..5)
             .map(|i| {
                 let outbox = Outbox::socketless(i as u64 + 1, Wire::MsgPack, 1 << 20);
-                (Caller::new(identity(i), outbox.clone(), &hub.config), outbox)
+                (Caller::new(identity(i), outbox.clone(), Arc::new(Limiters::per_user(&hub.config))), outbox)
             })
             .collect();
         World { runtime, hub, callers: Mutex::new(callers), _dir: dir }

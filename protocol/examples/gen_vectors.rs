@@ -536,7 +536,7 @@ pub fn vectors() -> Vec<(&'static str, Vector)> {
                 Some(5),
                 ErrorBody {
                     retry_after_ms: Some(500),
-                    ..ErrorBody::new(ErrorCode::RateLimited, "over the connection comment rate limit")
+                    ..ErrorBody::new(ErrorCode::RateLimited, "over the user comment rate limit")
                 },
             )),
         ),

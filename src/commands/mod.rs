@@ -58,15 +58,15 @@ pub struct Caller {
     pub identity: Identity,
     /// Where replies and the connection's room events go.
     pub outbox: Outbox,
-    /// The connection's own rate limits.
-    pub limits: Limiters,
+    /// The rate limits of the connection's user, shared by all of that user's connections.
+    pub limits: Arc<Limiters>,
     /// Rooms this connection joined (bounded by `max_rooms_per_connection`).
     pub joined: Vec<Arc<Room>>,
 }
 
 impl Caller {
-    pub fn new(identity: Identity, outbox: Outbox, config: &Config) -> Self {
-        Caller { identity, outbox, limits: Limiters::per_connection(config), joined: Vec::new() }
+    pub fn new(identity: Identity, outbox: Outbox, limits: Arc<Limiters>) -> Self {
+        Caller { identity, outbox, limits, joined: Vec::new() }
     }
 }
 
@@ -125,7 +125,7 @@ async fn run(
     let result = async {
         let rule = policy::rule_for(command);
         if let Some(class) = rule.limit {
-            caller.limits.check(class, "connection").inspect_err(|_| services.metrics.limited(class.label()))?;
+            caller.limits.check(class, "user").inspect_err(|_| services.metrics.limited(class.label()))?;
         }
         let target_creator = target_creator(&caller.identity, command, room.as_deref())?;
         authorize(services, &caller.identity, command, target_creator.as_deref())?;

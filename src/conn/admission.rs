@@ -25,6 +25,7 @@
 //! has one entry per user with an open connection.
 
 use crate::config::Config;
+use crate::limits::Limiters;
 use crate::metrics::{Metrics, Tripped};
 use axum::http::{header, HeaderMap};
 use dashmap::DashMap;
@@ -55,8 +56,14 @@ pub struct Admission {
     trusted_proxies: Vec<IpAddr>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
     max_tracked_addresses: usize,
-    per_user: Arc<DashMap<String, usize>>,
+    per_user: Arc<DashMap<String, User>>,
     max_per_user: usize,
+}
+
+/// A user with connections open: how many, and the command budgets they share.
+struct User {
+    open: usize,
+    limits: Arc<Limiters>,
 }
 
 impl Admission {
@@ -157,31 +164,44 @@ impl Admission {
 
     /// Whether `user` may open one more connection.
     pub fn user_has_room(&self, user: &str) -> bool {
-        self.per_user.get(user).is_none_or(|open| *open < self.max_per_user)
+        self.per_user.get(user).is_none_or(|u| u.open < self.max_per_user)
     }
 
-    /// Count one more connection of `user`, or `None` at `max_connections_per_user`.
-    pub fn user_slot(&self, user: &str) -> Option<UserSlot> {
-        let mut open = self.per_user.entry(user.to_string()).or_insert(0);
-        if *open >= self.max_per_user {
+    /// Count one more connection of `user`, or `None` at `max_connections_per_user`. The user's
+    /// connections share one set of command budgets (`comment_rate`, `ops_rate`, `join_rate`),
+    /// made with the first and forgotten with the last.
+    pub fn user_slot(&self, user: &str, config: &Config) -> Option<UserSlot> {
+        let mut entry = self
+            .per_user
+            .entry(user.to_string())
+            .or_insert_with(|| User { open: 0, limits: Arc::new(Limiters::per_user(config)) });
+        if entry.open >= self.max_per_user {
             return None;
         }
-        *open += 1;
-        Some(UserSlot { map: self.per_user.clone(), user: user.to_string() })
+        entry.open += 1;
+        Some(UserSlot { map: self.per_user.clone(), user: user.to_string(), limits: entry.limits.clone() })
     }
 }
 
 /// One open connection of a user, counted until dropped.
 pub struct UserSlot {
-    map: Arc<DashMap<String, usize>>,
+    map: Arc<DashMap<String, User>>,
     user: String,
+    limits: Arc<Limiters>,
+}
+
+impl UserSlot {
+    /// The budgets this user's connections share.
+    pub fn limits(&self) -> Arc<Limiters> {
+        self.limits.clone()
+    }
 }
 
 impl Drop for UserSlot {
     fn drop(&mut self) {
-        self.map.remove_if_mut(&self.user, |_, open| {
-            *open = open.saturating_sub(1);
-            *open == 0
+        self.map.remove_if_mut(&self.user, |_, user| {
+            user.open = user.open.saturating_sub(1);
+            user.open == 0
         });
     }
 }
@@ -337,10 +357,12 @@ mod tests {
     #[test]
     fn user_slots_count_open_connections_and_forget_users_with_none() {
         let a = Admission::new(&Config { max_connections_per_user: 2, ..Config::default() });
-        let one = a.user_slot("u").unwrap();
-        let two = a.user_slot("u").unwrap();
-        assert!(a.user_slot("u").is_none() && !a.user_has_room("u"));
-        assert!(a.user_slot("other").is_some());
+        let config = Config::default();
+        let one = a.user_slot("u", &config).unwrap();
+        let two = a.user_slot("u", &config).unwrap();
+        assert!(Arc::ptr_eq(&one.limits(), &two.limits()), "one user, one set of budgets");
+        assert!(a.user_slot("u", &config).is_none() && !a.user_has_room("u"));
+        assert!(a.user_slot("other", &config).is_some());
         drop(one);
         assert!(a.user_has_room("u"));
         drop(two);

@@ -194,10 +194,11 @@ impl Session {
 
     fn authenticated(&mut self, identity: Identity) {
         let hub = self.hub.clone();
-        let Some(slot) = hub.admission.user_slot(&identity.user.id) else {
+        let Some(slot) = hub.admission.user_slot(&identity.user.id, &hub.config) else {
             hub.metrics.tripped(crate::metrics::Tripped::ConnectionsPerUser);
             return self.outbox.close(CloseCode::TOO_MANY_CONNECTIONS, "the user has too many connections open");
         };
+        let limits = slot.limits();
         self._user_slot = Some(slot);
         hub.metrics.connection_opened(identity.role.as_str());
         let welcome = Welcome {
@@ -211,7 +212,7 @@ impl Session {
         };
         tracing::debug!(conn = self.id(), user = %identity.user.id, role = identity.role.as_str(), "authenticated");
         let inbox = inbox_of(&identity);
-        self.caller = Some(Caller::new(identity, self.outbox.clone(), &hub.config));
+        self.caller = Some(Caller::new(identity, self.outbox.clone(), limits));
         self.send(ServerMessage::Control(Control::Welcome(welcome)));
         hub.on_session_start(&inbox, &self.outbox);
     }
