@@ -7,6 +7,7 @@ use stagehand::Config;
 use stagehand_protocol::types::Role;
 use stagehand_protocol::Claims;
 use std::path::PathBuf;
+use tracing_subscriber::filter::LevelFilter;
 
 #[derive(Parser)]
 #[command(name = "stagehand", version, about = "Real-time WebSocket hub for live-commerce rooms")]
@@ -121,9 +122,10 @@ fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STAGEHAND_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // tungstenite logs every frame it receives at trace — `connect` and `refresh` frames carry
-    // tokens — so its protocol module stays at debug whatever STAGEHAND_LOG says: tokens are
-    // never logged (tests/logs.rs).
-    let filter = match "tungstenite::protocol=debug".parse() {
+    // tokens — so its protocol module goes no further than debug whatever STAGEHAND_LOG says
+    // (tokens are never logged: tests/logs.rs), and no further than the rest of the hub either.
+    let ceiling = filter.max_level_hint().unwrap_or(LevelFilter::INFO).min(LevelFilter::DEBUG);
+    let filter = match format!("tungstenite::protocol={ceiling}").parse() {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };

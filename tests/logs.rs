@@ -14,19 +14,22 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command as Process, Stdio};
 use std::sync::{Arc, Mutex};
 
-#[tokio::test]
-async fn no_token_or_api_key_is_ever_logged() {
+/// The real binary, logging JSON at `level` (`None`: the default), and everything it logs after
+/// its address.
+fn start_hub(level: Option<&str>) -> (std::process::Child, String, Arc<Mutex<String>>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Process::new(env!("CARGO_BIN_EXE_stagehand"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+    let mut hub = Process::new(env!("CARGO_BIN_EXE_stagehand"));
+    hub.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .arg("--data-dir")
         .arg(dir.path())
         .env("STAGEHAND_JWT_SECRET", SECRET)
         .env("STAGEHAND_API_KEY", API_KEY)
-        .env("STAGEHAND_LOG", "trace")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the stagehand binary starts");
+        .env_remove("STAGEHAND_LOG")
+        .stdout(Stdio::piped());
+    if let Some(level) = level {
+        hub.env("STAGEHAND_LOG", level);
+    }
+    let mut child = hub.spawn().expect("the stagehand binary starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("the hub logs its address").unwrap();
@@ -44,7 +47,30 @@ async fn no_token_or_api_key_is_ever_logged() {
             log.push('\n');
         }
     });
+    (child, addr, log, dir)
+}
 
+/// At the default level (`info`) nothing below it is logged, the WebSocket library's per-frame
+/// messages included.
+#[tokio::test]
+async fn the_default_level_logs_nothing_below_info() {
+    let (mut child, addr, log, _dir) = start_hub(None);
+    let token = TokenKeys::new(SECRET, 0).sign(&claims("quiet", Role::Viewer, now_secs() + 3600)).unwrap();
+    let client = Client::connect(&format!("ws://{addr}/ws"), Wire::Json, Auth::Header(token)).await.unwrap();
+    client.close().await;
+    unsafe_sigterm(child.id());
+    child.wait().unwrap();
+    let log = log.lock().unwrap();
+    for line in log.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("JSON lines");
+        let level = entry["level"].as_str().unwrap_or_default();
+        assert!(["INFO", "WARN", "ERROR"].contains(&level), "logged below info: {line}");
+    }
+}
+
+#[tokio::test]
+async fn no_token_or_api_key_is_ever_logged() {
+    let (mut child, addr, log, _dir) = start_hub(Some("trace"));
     let keys = TokenKeys::new(SECRET, 0);
     let good = keys.sign(&claims("logged", Role::Viewer, now_secs() + 3600)).unwrap();
     let renewed = keys.sign(&claims("logged", Role::Viewer, now_secs() + 7200)).unwrap();
