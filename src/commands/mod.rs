@@ -114,6 +114,19 @@ pub async fn dispatch(services: &Services, caller: &mut Caller, id: u64, command
     }
 }
 
+/// What a room feature's handler gets to work with, for `caller`'s request `id`.
+fn room_ctx<'a>(services: &'a Services, caller: &'a mut Caller, id: u64) -> Ctx<'a> {
+    Ctx {
+        identity: &caller.identity,
+        outbox: &caller.outbox,
+        request_id: id,
+        joined: &mut caller.joined,
+        max_rooms: services.config.max_rooms_per_connection,
+        rooms: &services.rooms,
+        moderation: &services.moderation,
+    }
+}
+
 /// The checks, then the handler. Also returns the room the command named, for the audit.
 async fn run(
     services: &Services,
@@ -178,27 +191,11 @@ async fn run(
                 // The event and its set are read first: a refused start leaves nothing behind.
                 let (event_title, set) = scheduled_start(services, &caller.identity, room_id, event_id).await?;
                 let title = title.clone().or(Some(event_title));
-                let mut ctx = Ctx {
-                    identity: &caller.identity,
-                    outbox: &caller.outbox,
-                    request_id: id,
-                    joined: &mut caller.joined,
-                    max_rooms: services.config.max_rooms_per_connection,
-                    rooms: &services.rooms,
-                    moderation: &services.moderation,
-                };
+                let mut ctx = room_ctx(services, caller, id);
                 Ok(features::lifecycle::start(&mut ctx, room_id, title.as_deref(), set.as_ref())?.answer)
             }
             command if features::is_room_command(command) => {
-                let mut ctx = Ctx {
-                    identity: &caller.identity,
-                    outbox: &caller.outbox,
-                    request_id: id,
-                    joined: &mut caller.joined,
-                    max_rooms: services.config.max_rooms_per_connection,
-                    rooms: &services.rooms,
-                    moderation: &services.moderation,
-                };
+                let mut ctx = room_ctx(services, caller, id);
                 let Outcome { answer, notice } = features::handle(&mut ctx, room.clone(), command)?;
                 if let Some(notice) = notice {
                     carry_out(services, &caller.identity, notice).await;
