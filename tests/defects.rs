@@ -14,24 +14,13 @@ use common::*;
 use stagehand::client::Client;
 use stagehand::clock::Clock;
 use stagehand_protocol::server::{EndReason, Event, EventBody};
-use stagehand_protocol::types::{Billboard, Role, RoomState};
+use stagehand_protocol::types::{Role, RoomState};
 use stagehand_protocol::{Command, ErrorCode, Wire};
 use std::time::Duration;
 use tokio::time::{sleep, timeout};
 
 /// A rate so slow that no bucket refills during a test (the limiters read the real clock).
 const NO_REFILL: f64 = 0.001;
-
-fn billboard(id: &str) -> Billboard {
-    Billboard {
-        billboard_id: id.into(),
-        title: "50% off".into(),
-        text: None,
-        image_url: None,
-        link_url: None,
-        ..Default::default()
-    }
-}
 
 fn join(room: &str) -> Command {
     Command::Join { room: room.into(), since: None }

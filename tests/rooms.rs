@@ -4,19 +4,8 @@ mod common;
 
 use common::*;
 use stagehand_protocol::server::{EndReason, EventBody, ReplyResult};
-use stagehand_protocol::types::{Billboard, RoomState};
+use stagehand_protocol::types::RoomState;
 use stagehand_protocol::{Command, ErrorCode, Wire};
-
-fn billboard(id: &str) -> Billboard {
-    Billboard {
-        billboard_id: id.into(),
-        title: "50% off".into(),
-        text: None,
-        image_url: None,
-        link_url: None,
-        ..Default::default()
-    }
-}
 
 #[tokio::test]
 async fn creator_starts_and_ends_a_room_and_everyone_sees_events_in_seq_order() {

@@ -197,6 +197,11 @@ pub fn names(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(|e| e.body.name()).collect()
 }
 
+/// A billboard with only an id and a title.
+pub fn billboard(id: &str) -> stagehand_protocol::types::Billboard {
+    stagehand_protocol::types::Billboard { billboard_id: id.into(), title: "50% off".into(), ..Default::default() }
+}
+
 /// The body of a `billboard` event, for checks.
 pub fn is_billboard(body: &EventBody) -> bool {
     matches!(body, EventBody::Billboard { .. })
