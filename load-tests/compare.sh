@@ -108,7 +108,7 @@ run_suite() {
     "${load[@]}" fanout "${common[@]}" --label latency --viewers "$LAT_VIEWERS" --rate 10 --duration "$DURATION" \
         --json "$OUT/$name-fanout-latency.json"
     wait_quiet
-    "${load[@]}" fanout "${common[@]}" --label saturate --viewers "$SAT_VIEWERS" --rate 0 --window 64 \
+    "${load[@]}" fanout "${common[@]}" --label saturate --viewers "$SAT_VIEWERS" --rate 0 --window 64 --pipeline 8 \
         --duration "$DURATION" --json "$OUT/$name-fanout-saturate.json"
 }
 

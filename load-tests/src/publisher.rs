@@ -140,11 +140,16 @@ impl Publisher {
     }
 
     /// Closed loop, for saturation: each room publishes its next event as soon as the receivers
-    /// in it have received all but `window` of the previous ones (or after a stall), for `duration`.
+    /// in it have received all but `window` of the previous ones (or after a stall), for `duration`,
+    /// with up to `pipeline` publish requests per room in flight at once. One request at a time
+    /// would bound the events the server sees per round trip to one, and a round trip on a busy
+    /// load generator waits behind thousands of receivers: the publisher, not the server, would
+    /// set the rate.
     pub async fn run_closed(
         self: &Arc<Self>,
         duration: Duration,
         window: u64,
+        pipeline: usize,
         viewers_per_room: &[u64],
         tally: &Arc<Tally>,
         bar: &ProgressBar,
@@ -153,31 +158,34 @@ impl Publisher {
         let stalls = Arc::new(AtomicU64::new(0));
         let mut tasks = JoinSet::new();
         for (room, &viewers) in viewers_per_room.iter().enumerate() {
-            let (me, tally, stalls, bar) = (self.clone(), tally.clone(), stalls.clone(), bar.clone());
             let base = tally.delivered_in(room);
-            tasks.spawn(async move {
-                let mut index = 0u64;
-                while started.elapsed() < duration {
-                    let need = index.saturating_sub(window) * viewers;
-                    let waiting = Instant::now();
-                    while tally.delivered_in(room) - base < need && started.elapsed() < duration {
-                        if waiting.elapsed() > STALL {
-                            stalls.fetch_add(1, Ordering::Relaxed);
-                            break;
+            let next = Arc::new(AtomicU64::new(0));
+            for lane in 0..pipeline.max(1) {
+                let (me, tally, stalls, bar, next) =
+                    (self.clone(), tally.clone(), stalls.clone(), bar.clone(), next.clone());
+                tasks.spawn(async move {
+                    while started.elapsed() < duration {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let need = index.saturating_sub(window) * viewers;
+                        let waiting = Instant::now();
+                        while tally.delivered_in(room) - base < need && started.elapsed() < duration {
+                            if waiting.elapsed() > STALL {
+                                stalls.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_micros(500)).await;
                         }
-                        tokio::time::sleep(Duration::from_micros(500)).await;
+                        // A refused publish is retried (after a pause, not in a spin), so that
+                        // every index is published once and the window never waits for a hole.
+                        while !me.publish_one(room, index).await && started.elapsed() < duration {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        if room == 0 && lane == 0 {
+                            bar.set_position(started.elapsed().as_secs());
+                        }
                     }
-                    if me.publish_one(room, index).await {
-                        index += 1;
-                    } else {
-                        // A refused publish: do not spin on it.
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                    if room == 0 {
-                        bar.set_position(started.elapsed().as_secs());
-                    }
-                }
-            });
+                });
+            }
         }
         while tasks.join_next().await.is_some() {}
         self.stats(started, 0, stalls.load(Ordering::Relaxed))

@@ -12,6 +12,7 @@
 
 use super::backlog::{Admit, Backlog};
 use super::frame::{Class, Frame};
+use super::prefetch::prefetch;
 use futures::task::AtomicWaker;
 use stagehand_protocol::{CloseCode, Wire};
 use std::future::poll_fn;
@@ -131,6 +132,13 @@ impl Outbox {
         }
     }
 
+    /// Start fetching the state [`Outbox::offer`] reads first (its lock and the socket), so that
+    /// a fan-out offering to many connections in turn does not wait for each one's cache miss.
+    pub fn prefetch(&self) {
+        prefetch(&self.conn.state);
+        prefetch(&self.conn.sink);
+    }
+
     /// Send `frame` without waiting: write it now if nothing is waiting before it, else queue it
     /// within the byte bound.
     pub fn offer(&self, frame: &Frame) -> Delivery {
@@ -146,7 +154,7 @@ impl Outbox {
         let mut written = 0;
         let idle = write_now && state.backlog.is_empty() && !state.flushing;
         if let (Sink::Socket(socket), true) = (&self.conn.sink, idle) {
-            match socket.try_write(&frame.bytes) {
+            match send_now(socket, &[IoSlice::new(&frame.bytes)]) {
                 Ok(n) if n == frame.len() => return Delivery::Queued { shed: 0 },
                 Ok(0) => {}
                 Ok(n) => written = n,
@@ -198,7 +206,7 @@ impl Outbox {
             for (slice, frame) in slices.iter_mut().zip(frames) {
                 *slice = IoSlice::new(&frame.bytes);
             }
-            match socket.try_write_vectored(&slices[..n]) {
+            match send_now(socket, &slices[..n]) {
                 Ok(n) => written = n,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => {
@@ -384,6 +392,18 @@ impl Outbox {
         }
         self.kill();
         self.conn.progress.notify_waiters();
+    }
+}
+
+/// One non-blocking write straight to the socket (tokio made it non-blocking), without asking
+/// tokio's readiness first: that check costs a cache miss per delivery, and the answer is the
+/// system call's anyway. When the socket would block, the flush task's first try tells tokio
+/// (which then clears its readiness and waits for the socket), so nothing is missed.
+fn send_now(socket: &TcpStream, slices: &[IoSlice<'_>]) -> std::io::Result<usize> {
+    let socket = socket2::SockRef::from(socket);
+    match slices {
+        [one] => socket.send(one),
+        _ => socket.send_vectored(slices),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::delivery::frame::{encode_frame, Class, Frame};
 use crate::delivery::outbox::{ConnId, Delivery, Outbox};
+use crate::delivery::prefetch::prefetch;
 use stagehand_protocol::server::{Event, ServerMessage};
 use stagehand_protocol::types::Operator;
 use stagehand_protocol::Wire;
@@ -45,6 +46,43 @@ impl Member {
 
     pub fn is_retired(&self) -> bool {
         self.retired.load(Ordering::Relaxed)
+    }
+}
+
+/// Walks members three ahead of their use, one step of fetching each: the entry three ahead
+/// (where the map keeps it), the member two ahead, the connection state of the next one. Each
+/// step reads only what the previous step fetched, so every line arrives while the system call
+/// for an earlier member runs and the loop never waits on a chain of misses.
+pub struct Lookahead<'a, I> {
+    members: I,
+    ahead: [Option<&'a Arc<Member>>; 3],
+}
+
+impl<'a, I: Iterator<Item = &'a Arc<Member>>> Lookahead<'a, I> {
+    pub fn new(mut members: I) -> Self {
+        let ahead = [members.next(), members.next(), members.next()];
+        ahead.iter().flatten().for_each(|member| prefetch(Arc::as_ptr(member)));
+        Lookahead { members, ahead }
+    }
+}
+
+impl<'a, I: Iterator<Item = &'a Arc<Member>>> Iterator for Lookahead<'a, I> {
+    type Item = &'a Arc<Member>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let [now, next, later] = self.ahead;
+        let last = self.members.next();
+        if let Some(member) = last {
+            prefetch(member);
+        }
+        if let Some(member) = later {
+            prefetch(Arc::as_ptr(member));
+        }
+        if let Some(member) = next {
+            member.outbox.prefetch();
+        }
+        self.ahead = [next, later, last];
+        now
     }
 }
 
@@ -138,6 +176,26 @@ impl Tally {
             Delivery::Dropped => self.dropped += 1,
             Delivery::SlowConsumer => self.slow.push(id),
             Delivery::Gone => self.gone.push(id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Looking ahead changes what is fetched early, never what is walked: every member once, in
+    /// the map's order, for maps shorter and longer than the lookahead.
+    #[test]
+    fn the_lookahead_walks_every_member_once_in_order() {
+        for n in 0..8u64 {
+            let members: MemberMap = (0..n)
+                .map(|id| (id, Arc::new(Member::new(Outbox::socketless(id, Wire::MsgPack, 1024), None))))
+                .collect();
+            let plain: Vec<ConnId> = members.values().map(|m| m.outbox.id).collect();
+            let ahead: Vec<ConnId> = Lookahead::new(members.values()).map(|m| m.outbox.id).collect();
+            assert_eq!(ahead, plain, "{n} members");
+            assert_eq!(ahead.len() as u64, n);
         }
     }
 }

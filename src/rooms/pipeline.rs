@@ -7,7 +7,7 @@
 //! fan-out runs on several cores at once, while every connection — always in the same
 //! partition — still gets its frames in order.
 
-use super::fanout::{Audience, MemberMap, Outgoing, Tally};
+use super::fanout::{Audience, Lookahead, MemberMap, Outgoing, Tally};
 use crate::delivery::frame::Frame;
 use crate::delivery::outbox::{ConnId, Outbox};
 use stagehand_protocol::server::Event;
@@ -76,7 +76,7 @@ pub async fn run_batch(jobs: Vec<Job>) -> Tally {
         }
         let audiences = [(Audience::Viewers, viewers.as_ref()), (Audience::Staff, Some(&staff))];
         for (audience, members) in audiences {
-            for member in members.into_iter().flat_map(|m| m.values()) {
+            for member in Lookahead::new(members.into_iter().flat_map(|m| m.values())) {
                 if member.is_retired() {
                     continue;
                 }

@@ -34,6 +34,9 @@ pub struct FanoutArgs {
     /// per-connection queue, 256 by default, so that nothing is dropped as slow).
     #[arg(long, default_value_t = 64)]
     pub window: u64,
+    /// Closed loop: publish requests per room in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub pipeline: usize,
     /// Length of the publish window, seconds.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
@@ -76,7 +79,7 @@ pub async fn run(args: FanoutArgs) -> Result<Report> {
     } else {
         let bar = run.progress.bar(args.duration.ceil() as u64, "saturating");
         let watch = watch_deliveries(&bar, &tally);
-        let stats = publisher.run_closed(duration, args.window, &ramp.per_room, &tally, &bar).await;
+        let stats = publisher.run_closed(duration, args.window, args.pipeline, &ramp.per_room, &tally, &bar).await;
         watch.abort();
         bar.finish_and_clear();
         stats
