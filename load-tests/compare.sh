@@ -4,16 +4,18 @@
 #   load-tests/compare.sh            # full sizes (a few minutes)
 #   QUICK=1 load-tests/compare.sh    # small sizes, to check the setup
 #
-# Builds the hub and the harness in release, then for each server in turn (never both at once):
-# starts it pinned to SERVER_CPU (default 0), runs the same scenarios with the load generator
-# pinned to LOADGEN_CPU (default 1), stops it. Prints every summary, then the side-by-side table
-# with ratios. JSON reports land in $OUT (default load-tests/results/<date>-<time>/).
+# Builds the hub and the harness in release, then runs ROUNDS (default 3) rounds. In each round,
+# for each server in turn (never both at once), it starts the server pinned to SERVER_CPU
+# (default 0), runs the same scenarios with the load generator pinned to LOADGEN_CPU (default 1)
+# and stops it, then runs the floor. Prints every summary, then the side-by-side table with ratios
+# (medians over the rounds). JSON reports land in $OUT (default load-tests/results/<date>-<time>/).
 #
 # Scenarios (sizes overridable through the environment):
 #   fanout/cpu       CPU_VIEWERS (5000) viewers × 10 events/s for DURATION (20) s: server CPU µs/delivery
 #   fanout/latency   LAT_VIEWERS (2000) viewers × 10 events/s: publish → receive p50/p99
-#   fanout/saturate  SAT_VIEWERS (5000) viewers, closed loop (publish as fast as delivered): events/s
-#   idle/idle        IDLE_VIEWERS (10000) idle viewers: server KiB per connection
+#   fanout/saturate  SAT_VIEWERS (5000) viewers, closed loop (publish as fast as delivered, 8
+#                    requests in flight): events/s; first round only
+#   idle/idle        IDLE_VIEWERS (10000) idle viewers: server KiB per connection; first round only
 #   floor/cpu, floor/latency   no server: one plain write per viewer per event from a thread on
 #                    SERVER_CPU, at the sizes of fanout/cpu and fanout/latency. Any server pays at
 #                    least this much kernel time per delivery; the table shows it as "floor".
@@ -32,13 +34,15 @@ LOADGEN_CPU="${LOADGEN_CPU:-1}"
 HUB_PORT="${HUB_PORT:-18080}"
 NCHAN_PORT="${NCHAN_PORT:-18090}"
 if [ -n "${QUICK:-}" ]; then
-    : "${CPU_VIEWERS:=500}" "${LAT_VIEWERS:=200}" "${SAT_VIEWERS:=500}" "${IDLE_VIEWERS:=1000}" "${DURATION:=3}"
+    : "${CPU_VIEWERS:=500}" "${LAT_VIEWERS:=200}" "${SAT_VIEWERS:=500}" "${IDLE_VIEWERS:=1000}" "${DURATION:=3}" \
+        "${ROUNDS:=1}"
 fi
 CPU_VIEWERS="${CPU_VIEWERS:-5000}"
 LAT_VIEWERS="${LAT_VIEWERS:-2000}"
 SAT_VIEWERS="${SAT_VIEWERS:-5000}"
 IDLE_VIEWERS="${IDLE_VIEWERS:-10000}"
 DURATION="${DURATION:-20}"
+ROUNDS="${ROUNDS:-3}"
 SECRET=compare-secret
 API_KEY=compare-key
 
@@ -90,52 +94,76 @@ wait_quiet() {
     done
 }
 
-# run_suite NAME PORT EXTRA-FLAGS...
-run_suite() {
-    local name="$1" port="$2"
-    shift 2
-    local load=(taskset -c "$LOADGEN_CPU" "$LOAD")
-    local common=(--addr "127.0.0.1:$port" --server-pid "$SERVER_PID" "$@")
-    # Memory first, on the freshly started server: after the fanout runs, the allocator hands
-    # new connections memory freed by earlier ones and the per-connection figure reads low.
-    wait_quiet
-    "${load[@]}" idle "${common[@]}" --label idle --viewers "$IDLE_VIEWERS" --settle 3 --hold 5 \
-        --json "$OUT/$name-idle.json"
-    wait_quiet
-    "${load[@]}" fanout "${common[@]}" --label cpu --viewers "$CPU_VIEWERS" --rate 10 --duration "$DURATION" \
-        --json "$OUT/$name-fanout-cpu.json"
-    wait_quiet
-    "${load[@]}" fanout "${common[@]}" --label latency --viewers "$LAT_VIEWERS" --rate 10 --duration "$DURATION" \
-        --json "$OUT/$name-fanout-latency.json"
-    wait_quiet
-    "${load[@]}" fanout "${common[@]}" --label saturate --viewers "$SAT_VIEWERS" --rate 0 --window 64 --pipeline 8 \
-        --duration "$DURATION" --json "$OUT/$name-fanout-saturate.json"
+# start_server NAME: start Stagehand or nchan pinned to SERVER_CPU and wait until it answers.
+start_server() {
+    case "$1" in
+    stagehand)
+        DATA="$(mktemp -d /tmp/stagehand-compare.XXXXXX)"
+        taskset -c "$SERVER_CPU" "$HUB" serve --listen "127.0.0.1:$HUB_PORT" --jwt-secret "$SECRET" \
+            --api-key "$API_KEY" --data-dir "$DATA/data" --log-format json --connection-rate 1000000 \
+            --connection-burst 1000000 >>"$OUT/stagehand.log" 2>&1 &
+        SERVER_PID=$!
+        wait_healthy "$HUB_PORT"
+        FLAGS=(--addr "127.0.0.1:$HUB_PORT" --target stagehand --jwt-secret "$SECRET" --api-key "$API_KEY")
+        ;;
+    nchan)
+        "$HERE/nchan/run-nchan.sh" "$NCHAN_PORT" "$SERVER_CPU" >>"$OUT/nchan.log" 2>&1 &
+        SERVER_PID=$!
+        wait_healthy "$NCHAN_PORT"
+        FLAGS=(--addr "127.0.0.1:$NCHAN_PORT" --target nchan)
+        ;;
+    esac
+    FLAGS+=(--server-pid "$SERVER_PID")
 }
 
-echo "== Stagehand ($HUB) on cpu $SERVER_CPU, load generator on cpu $LOADGEN_CPU" >&2
-DATA="$(mktemp -d /tmp/stagehand-compare.XXXXXX)"
-taskset -c "$SERVER_CPU" "$HUB" serve --listen "127.0.0.1:$HUB_PORT" --jwt-secret "$SECRET" --api-key "$API_KEY" \
-    --data-dir "$DATA/data" --log-format json --connection-rate 1000000 --connection-burst 1000000 \
-    >"$OUT/stagehand.log" 2>&1 &
-SERVER_PID=$!
-wait_healthy "$HUB_PORT"
-run_suite stagehand "$HUB_PORT" --target stagehand --jwt-secret "$SECRET" --api-key "$API_KEY"
-stop_server
-rm -rf "$DATA"
-
-echo "== nchan on cpu $SERVER_CPU, load generator on cpu $LOADGEN_CPU" >&2
-"$HERE/nchan/run-nchan.sh" "$NCHAN_PORT" "$SERVER_CPU" >"$OUT/nchan.log" 2>&1 &
-SERVER_PID=$!
-wait_healthy "$NCHAN_PORT"
-run_suite nchan "$NCHAN_PORT" --target nchan
-stop_server
-
-echo "== floor (no server): one write per delivery from a thread on cpu $SERVER_CPU" >&2
-for run in "cpu $CPU_VIEWERS" "latency $LAT_VIEWERS"; do
-    set -- $run
+# run_round NAME ROUND: one round against one server, started fresh. The first round also
+# measures idle memory (first, on the freshly started server: after the fanout runs, the
+# allocator hands new connections memory freed by earlier ones and the per-connection figure
+# reads low) and saturation; every round measures the two light loads.
+run_round() {
+    local name="$1" round="$2"
+    local load=(taskset -c "$LOADGEN_CPU" "$LOAD")
+    echo "== $name on cpu $SERVER_CPU, load generator on cpu $LOADGEN_CPU (round $round of $ROUNDS)" >&2
+    start_server "$name"
+    if [ "$round" -eq 1 ]; then
+        wait_quiet
+        "${load[@]}" idle "${FLAGS[@]}" --label idle --viewers "$IDLE_VIEWERS" --settle 3 --hold 5 \
+            --json "$OUT/$name-idle.json"
+    fi
     wait_quiet
-    taskset -c "$LOADGEN_CPU" "$LOAD" floor --server-cpu "$SERVER_CPU" --label "$1" --viewers "$2" --rate 10 \
-        --duration "$DURATION" --json "$OUT/floor-$1.json"
+    "${load[@]}" fanout "${FLAGS[@]}" --label cpu --viewers "$CPU_VIEWERS" --rate 10 --duration "$DURATION" \
+        --json "$OUT/$name-fanout-cpu-$round.json"
+    wait_quiet
+    "${load[@]}" fanout "${FLAGS[@]}" --label latency --viewers "$LAT_VIEWERS" --rate 10 --duration "$DURATION" \
+        --json "$OUT/$name-fanout-latency-$round.json"
+    if [ "$round" -eq 1 ]; then
+        wait_quiet
+        "${load[@]}" fanout "${FLAGS[@]}" --label saturate --viewers "$SAT_VIEWERS" --rate 0 --window 64 \
+            --pipeline 8 --duration "$DURATION" --json "$OUT/$name-fanout-saturate.json"
+    fi
+    stop_server
+    if [ -n "${DATA:-}" ]; then rm -rf "$DATA"; DATA=""; fi
+}
+
+# run_floor ROUND: the floor at the two light loads (no server).
+run_floor() {
+    local round="$1" label viewers
+    echo "== floor (no server): one write per delivery from a thread on cpu $SERVER_CPU (round $round of $ROUNDS)" >&2
+    for run in "cpu $CPU_VIEWERS" "latency $LAT_VIEWERS"; do
+        read -r label viewers <<<"$run"
+        wait_quiet
+        taskset -c "$LOADGEN_CPU" "$LOAD" floor --server-cpu "$SERVER_CPU" --label "$label" --viewers "$viewers" \
+            --rate 10 --duration "$DURATION" --json "$OUT/floor-$label-$round.json"
+    done
+}
+
+# Light-load figures on this kind of machine move by several per cent from one run to the next,
+# in the floor and nchan as much as in the hub: each round runs all three in turn, and the table
+# shows medians over the rounds.
+for round in $(seq "$ROUNDS"); do
+    run_round stagehand "$round"
+    run_round nchan "$round"
+    run_floor "$round"
 done
 
 echo

@@ -343,19 +343,42 @@ struct Row {
 }
 
 /// The side-by-side table of Stagehand and nchan runs, paired by scenario and label, with the
-/// `floor` runs of the same label beside the `fanout` rows they bound.
-pub fn compare(hub: &[Report], peer: &[Report], floor: &[Report]) -> String {
+/// `floor` runs of the same label beside the `fanout` rows they bound. A scenario run several
+/// times (`compare.sh` runs the light-load ones in rounds) shows each figure's median over its
+/// runs: on a noisy machine one run of a few per cent is not a measurement.
+pub fn compare<'a>(hub: &'a [Report], peer: &'a [Report], floor: &'a [Report]) -> String {
     let mut rows = Vec::new();
+    let mut keys: Vec<(&str, Option<&str>)> = Vec::new();
     for h in hub {
-        let Some(p) = peer.iter().find(|p| p.scenario == h.scenario && p.label == h.label) else { continue };
-        let f = floor.iter().find(|f| h.scenario == "fanout" && f.scenario == "floor" && f.label == h.label);
-        let tag = format!("{}{}", h.scenario, h.label.as_deref().map(|l| format!("/{l}")).unwrap_or_default());
+        let key = (h.scenario.as_str(), h.label.as_deref());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let mut repeated = 1;
+    for (scenario, label) in keys {
+        let of = |reports: &'a [Report], wanted: &str| -> Vec<&'a Report> {
+            reports.iter().filter(|r| r.scenario == wanted && r.label.as_deref() == label).collect()
+        };
+        let (hs, ps) = (of(hub, scenario), of(peer, scenario));
+        if ps.is_empty() {
+            continue;
+        }
+        let fs = if scenario == "fanout" { of(floor, "floor") } else { Vec::new() };
+        repeated = repeated.max(hs.len()).max(ps.len()).max(fs.len());
+        let tag = format!("{scenario}{}", label.map(|l| format!("/{l}")).unwrap_or_default());
         let mut row =
             |what: &str, get: &dyn Fn(&Report) -> Option<f64>, lower_is_better: Option<bool>, bounded: bool| {
-                let floor = if bounded { f.and_then(get) } else { None };
-                rows.push(Row { name: format!("{tag}: {what}"), hub: get(h), peer: get(p), floor, lower_is_better });
+                let floor = if bounded { median(&fs, get) } else { None };
+                rows.push(Row {
+                    name: format!("{tag}: {what}"),
+                    hub: median(&hs, get),
+                    peer: median(&ps, get),
+                    floor,
+                    lower_is_better,
+                });
             };
-        if h.scenario == "fanout" {
+        if scenario == "fanout" {
             row("server CPU µs/delivery", &|r| r.server.as_ref()?.cpu_us_per_delivery, Some(true), true);
             row("delivered events/s", &|r| r.delivery.as_ref().map(|d| d.events_per_sec), Some(false), false);
             row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), None, true);
@@ -371,7 +394,7 @@ pub fn compare(hub: &[Report], peer: &[Report], floor: &[Report]) -> String {
             row("latency p99 ms", &|r| r.latency_ms.as_ref().map(|l| l.p99), Some(true), true);
             row("latency max ms", &|r| r.latency_ms.as_ref().map(|l| l.max), Some(true), true);
         }
-        if h.scenario == "idle" {
+        if scenario == "idle" {
             row("KiB per idle connection", &|r| r.server.as_ref()?.rss_per_connection_kib, Some(true), false);
             row("server CPU utilization", &|r| r.server.as_ref().map(|s| s.cpu_utilization), Some(true), false);
         }
@@ -416,7 +439,26 @@ pub fn compare(hub: &[Report], peer: &[Report], floor: &[Report]) -> String {
             "** Stagehand's cost over the floor run (one plain write per delivery, no server); 1.00× is the kernel's cost"
         );
     }
+    if repeated > 1 {
+        let _ = writeln!(
+            out,
+            "*** figures of a scenario run more than once (up to {repeated} times) are medians over its runs"
+        );
+    }
     out
+}
+
+/// The median of a figure over the runs that have it (the mean of the middle two for an even
+/// count).
+fn median(reports: &[&Report], get: &dyn Fn(&Report) -> Option<f64>) -> Option<f64> {
+    let mut values: Vec<f64> = reports.iter().filter_map(|r| get(r)).collect();
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    match values.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(values[mid]),
+        _ => Some((values[mid - 1] + values[mid]) / 2.0),
+    }
 }
 
 /// Read reports written with `--json`.
@@ -470,6 +512,22 @@ mod tests {
         assert!(cpu_row.contains("8.000") && cpu_row.contains("1.25×"), "{table}");
         let rate_row = table.lines().find(|l| l.contains("delivered events/s")).expect("a rate row");
         assert!(!rate_row.contains("8.000"), "{table}");
+    }
+
+    #[test]
+    fn a_scenario_run_in_rounds_shows_the_median_of_each_figure() {
+        let cpu = |mut r: Report| {
+            r.label = Some("cpu".into());
+            r
+        };
+        let hub = [12.0, 30.0, 11.0].map(|us| cpu(fanout("stagehand", us, 100.0)));
+        let peer = [14.0, 15.0].map(|us| cpu(fanout("nchan", us, 100.0)));
+        let table = compare(&hub, &peer, &[]);
+        let row = table.lines().find(|l| l.contains("µs/delivery")).expect("a CPU row");
+        // Stagehand: median of 11, 12, 30; nchan: mean of the middle two, 14.5.
+        assert!(row.contains("12.000") && row.contains("14.500"), "{table}");
+        assert!(table.contains("up to 3 times"), "{table}");
+        assert_eq!(table.lines().filter(|l| l.contains("µs/delivery")).count(), 1, "{table}");
     }
 
     #[test]
