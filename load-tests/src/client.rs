@@ -291,10 +291,13 @@ where
     S: Stream<Item = Result<Message, WsError>> + Unpin,
 {
     let mut end = PumpEnd { last_seq: start_seq, ended_by: None };
+    // One wait for `stop` for the whole pump, not a new one registered and dropped per frame.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         let msg = tokio::select! {
             biased;
-            _ = stop.cancelled() => return end,
+            _ = &mut stopped => return end,
             msg = ws.next() => msg,
         };
         let msg = match msg {
