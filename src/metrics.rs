@@ -343,7 +343,7 @@ impl Metrics {
             "Joins with `since` answered with a fresh snapshot (recovered: false)",
             self.unrecovered_joins.clone(),
         );
-        registry.register("errors", "Error replies by code", self.errors.clone());
+        registry.register("errors", "Error replies by code, over WebSocket and HTTP", self.errors.clone());
         registry.register("rate_limited", "Requests refused by a rate limit, by limit", self.rate_limited.clone());
         registry.register(
             "invalid_frames",

@@ -13,6 +13,36 @@ async fn readyz(hub: &TestHub) -> u16 {
     hub.http.get(format!("{}/readyz", hub.http_url)).send().await.unwrap().status().as_u16()
 }
 
+/// The value of `stagehand_errors_total{code}`.
+fn errors(metrics: &str, code: &str) -> u64 {
+    let prefix = format!("stagehand_errors_total{{code=\"{code}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
+}
+
+/// Every error the HTTP API answers is counted by its code, whichever layer gave it: a body that
+/// is not the request's JSON, a room that does not exist, an unknown path, a wrong method, a
+/// missing API key.
+#[tokio::test]
+async fn http_errors_are_counted_by_code() {
+    let hub = start().await;
+    let before = hub.metrics().await;
+    let (status, body) = hub.publish("no-such-room", serde_json::json!({"type": "order", "nonsense": 1})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = hub.publish("no-such-room", order("o-1")).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = hub.api_get("/api/v1/nowhere").await;
+    assert_eq!(status, 404);
+    let response = hub.http.delete(format!("{}/healthz", hub.http_url)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let response = hub.http.get(format!("{}/api/v1/rooms/no-such-room", hub.http_url)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+
+    let after = hub.metrics().await;
+    for (code, n) in [("invalid", 2), ("not_found", 2), ("unauthenticated", 1)] {
+        assert_eq!(errors(&after, code), errors(&before, code) + n, "{code}\n{after}");
+    }
+}
+
 /// Prometheus users expect every family, with each known label value, before its first
 /// increment: a fresh hub shows them all at 0.
 #[tokio::test]

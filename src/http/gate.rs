@@ -26,12 +26,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::DefaultKeyedRateLimiter;
 use sha2::{Digest, Sha256};
-use stagehand_protocol::ErrorCode;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,15 +99,12 @@ pub async fn api_gate(State(hub): State<Arc<Hub>>, request: Request, next: Next)
         if let Some(wait) = address.and_then(|a| hub.key_failures.failed(a)) {
             return limited(&hub, wait);
         }
-        hub.metrics.error(ErrorCode::Unauthenticated);
         return ApiError(HubError::unauthenticated("a valid API key is required")).into_response();
     }
     if has_body(request.method(), request.headers()) && !is_json(request.headers()) {
         hub.metrics.tripped(Tripped::ContentType);
-        hub.metrics.error(ErrorCode::Invalid);
         let error = HubError::invalid("request bodies must be JSON: send `Content-Type: application/json`");
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(serde_json::json!({ "error": error.body() })))
-            .into_response();
+        return super::error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, error);
     }
     let response = next.run(request).await;
     // Bodies are read (and cut at `max_body_bytes`) inside the handlers: their 413 is counted here.
@@ -121,7 +116,6 @@ pub async fn api_gate(State(hub): State<Arc<Hub>>, request: Request, next: Next)
 
 fn limited(hub: &Hub, wait: Duration) -> Response {
     hub.metrics.tripped(Tripped::ApiKeyFailures);
-    hub.metrics.error(ErrorCode::RateLimited);
     super::refusal_response(Refusal::Limited { limit: "api_key_failures", retry_after_secs: retry_after_secs(wait) })
 }
 

@@ -40,20 +40,44 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .nest("/api/v1", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(hub.clone(), count_errors))
         .with_state(hub)
 }
 
+/// The error code of an error response, for [`count_errors`].
+#[derive(Debug, Clone, Copy)]
+struct ErrorReply(ErrorCode);
+
+/// Count every error the hub answers over HTTP by its code (`stagehand_errors_total`), whichever
+/// layer or handler gave it, as the WebSocket side counts its error replies.
+async fn count_errors(
+    State(hub): State<Arc<Hub>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    if let Some(ErrorReply(code)) = response.extensions().get::<ErrorReply>() {
+        hub.metrics.error(*code);
+    }
+    response
+}
+
 /// Any path the hub does not serve.
-async fn not_found(State(hub): State<Arc<Hub>>, uri: axum::http::Uri) -> ApiError {
-    hub.metrics.error(ErrorCode::NotFound);
+async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError(HubError::not_found(format!("no route {}", uri.path())))
 }
 
 /// A path the hub serves, with a method it does not take there.
-async fn method_not_allowed(State(hub): State<Arc<Hub>>, method: axum::http::Method) -> Response {
-    hub.metrics.error(ErrorCode::Invalid);
-    let error = HubError::invalid(format!("{method} is not allowed here"));
-    (StatusCode::METHOD_NOT_ALLOWED, Json(serde_json::json!({ "error": error.body() }))).into_response()
+async fn method_not_allowed(method: axum::http::Method) -> Response {
+    error_response(StatusCode::METHOD_NOT_ALLOWED, HubError::invalid(format!("{method} is not allowed here")))
+}
+
+/// An error as an HTTP response with `status`: body `{"error": {...}}`, counted by its code.
+pub fn error_response(status: StatusCode, error: HubError) -> Response {
+    let code = error.code;
+    let mut response = (status, Json(serde_json::json!({ "error": error.body() }))).into_response();
+    response.extensions_mut().insert(ErrorReply(code));
+    response
 }
 
 /// An admission refusal as an HTTP response: 403 `forbidden`, or 429 `rate_limited` with
@@ -95,7 +119,7 @@ impl IntoResponse for ApiError {
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, Json(serde_json::json!({ "error": self.0.body() }))).into_response()
+        error_response(status, self.0)
     }
 }
 
