@@ -71,11 +71,6 @@ async fn slowloris(addr: SocketAddr) -> (Option<Duration>, usize) {
     (closed.map(|at| at - opened), sent)
 }
 
-fn tripped(metrics: &str, limit: &str) -> u64 {
-    let prefix = format!("stagehand_limits_tripped_total{{limit=\"{limit}\"}} ");
-    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
-}
-
 #[test]
 fn the_default_header_timeout_is_at_most_ten_seconds() {
     assert!(stagehand::Config::default().header_timeout_ms <= 10_000);

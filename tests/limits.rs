@@ -10,12 +10,6 @@ use stagehand_protocol::types::Billboard;
 use stagehand_protocol::{CloseCode, Command, ErrorCode, Wire};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The value of `stagehand_limits_tripped_total{limit}` (`u64::MAX` when the series is missing).
-fn tripped(metrics: &str, limit: &str) -> u64 {
-    let prefix = format!("stagehand_limits_tripped_total{{limit=\"{limit}\"}} ");
-    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
-}
-
 /// Every new limit's series is there at 0 before it first trips.
 #[tokio::test]
 async fn every_limit_is_in_metrics_from_the_start() {

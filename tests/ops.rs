@@ -13,12 +13,6 @@ async fn readyz(hub: &TestHub) -> u16 {
     hub.http.get(format!("{}/readyz", hub.http_url)).send().await.unwrap().status().as_u16()
 }
 
-/// The value of `stagehand_errors_total{code}`.
-fn errors(metrics: &str, code: &str) -> u64 {
-    let prefix = format!("stagehand_errors_total{{code=\"{code}\"}} ");
-    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
-}
-
 /// Every error the HTTP API answers is counted by its code, whichever layer gave it: a body that
 /// is not the request's JSON, a room that does not exist, an unknown path, a wrong method, a
 /// missing API key.

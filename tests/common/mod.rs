@@ -160,6 +160,23 @@ impl TestHub {
     }
 }
 
+/// The value of one series in `/metrics` text, e.g. `stagehand_errors_total{code="invalid"}`
+/// (`u64::MAX` when it is missing, so that an assertion on it fails).
+pub fn series(metrics: &str, series: &str) -> u64 {
+    let prefix = format!("{series} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
+}
+
+/// The value of `stagehand_limits_tripped_total{limit}`.
+pub fn tripped(metrics: &str, limit: &str) -> u64 {
+    series(metrics, &format!("stagehand_limits_tripped_total{{limit=\"{limit}\"}}"))
+}
+
+/// The value of `stagehand_errors_total{code}`.
+pub fn errors(metrics: &str, code: &str) -> u64 {
+    series(metrics, &format!("stagehand_errors_total{{code=\"{code}\"}}"))
+}
+
 pub fn order(id: &str) -> serde_json::Value {
     serde_json::json!({
         "type": "order", "order_id": id, "buyer": "Bea", "product_id": "p1",
